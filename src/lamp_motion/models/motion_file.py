@@ -1,0 +1,122 @@
+"""Motion files: exactly the trainable tensors of a video UNet, as one safetensors file.
+
+Metadata (all strings, as safetensors requires):
+``format`` ("lamp-motion/1"), ``library_version``, ``options`` (MotionOptions as JSON),
+``base_fingerprint`` (JSON, see :mod:`.fingerprint`), ``dtype``, plus any extra keys
+the caller adds (the trainer stores the motion prompt and its resolved config).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .. import __version__
+from .fingerprint import fingerprint_mismatch
+from .video_unet import MotionOptions, VideoUNet
+
+FORMAT = "lamp-motion/1"
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class MotionFileError(ValueError):
+    """A motion file that cannot be used as asked; the message says why and what to do."""
+
+
+@dataclass
+class MotionFile:
+    path: Path
+    options: MotionOptions
+    base_fingerprint: dict
+    metadata: dict[str, str]
+
+    @property
+    def prompt(self) -> str | None:
+        return self.metadata.get("prompt")
+
+
+def save_motion(video_unet: VideoUNet, path: str | os.PathLike, dtype: str = "fp16",
+                extra_metadata: dict[str, str] | None = None) -> Path:
+    """Write the trainable tensors of ``video_unet`` to ``path`` atomically."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} is not one of {sorted(DTYPES)}")
+    path = Path(path)
+    tensors = {name: p.detach().to(DTYPES[dtype]).contiguous().cpu() for name, p in video_unet.trainable_parameters().items()}
+    metadata = {
+        **(extra_metadata or {}),
+        "format": FORMAT,
+        "library_version": __version__,
+        "options": json.dumps(video_unet.options.to_dict(), sort_keys=True),
+        "base_fingerprint": json.dumps(video_unet.base_fingerprint, sort_keys=True),
+        "dtype": dtype,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_motion_header(path: str | os.PathLike) -> MotionFile:
+    """Read a motion file's metadata (no tensors) and check that it is one."""
+    path = Path(path)
+    if not path.is_file():
+        raise MotionFileError(f"motion file {path} does not exist; pass the .safetensors file `lamp train` wrote")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except Exception as error:  # safetensors raises its own error types for bad headers
+        raise MotionFileError(f"{path} is not a readable safetensors file ({error})") from error
+    if metadata.get("format") != FORMAT:
+        raise MotionFileError(f"{path} is not a LAMP motion file (format={metadata.get('format')!r}, expected {FORMAT!r})")
+    return MotionFile(
+        path=path,
+        options=MotionOptions.from_dict(json.loads(metadata["options"])),
+        base_fingerprint=json.loads(metadata["base_fingerprint"]),
+        metadata=metadata,
+    )
+
+
+def load_motion(video_unet: VideoUNet, path: str | os.PathLike, allow_other_base: bool = False) -> MotionFile:
+    """Load a motion file onto a freshly inflated ``video_unet``.
+
+    Fails, naming the first mismatching tensor and what was expected, if the file was
+    made with other options or for a base of another architecture; fails on a base
+    with other weights unless ``allow_other_base`` (e.g. a fine-tune of the same SD).
+    """
+    header = read_motion_header(path)
+    if header.options != video_unet.options:
+        raise MotionFileError(
+            f"{header.path} was trained with options {header.options.to_dict()}, but this video UNet has "
+            f"{video_unet.options.to_dict()}; inflate the base with the file's options (VideoUNet.inflate(unet, header.options))")
+    expected = video_unet.trainable_parameters()
+    with safe_open(str(header.path), framework="pt") as handle:
+        names = list(handle.keys())
+        for name, param in expected.items():
+            if name not in names:
+                raise MotionFileError(f"{header.path} lacks tensor {name!r} (expected shape {tuple(param.shape)}): it was made for another base model")
+            shape = tuple(handle.get_slice(name).get_shape())
+            if shape != tuple(param.shape):
+                raise MotionFileError(f"{header.path}: tensor {name!r} has shape {shape}, expected {tuple(param.shape)}: it was made for another base model")
+        extra = [n for n in names if n not in expected]
+        if extra:
+            raise MotionFileError(f"{header.path} has tensor {extra[0]!r} that this video UNet does not train: it was made for another base model")
+        why = fingerprint_mismatch(header.base_fingerprint, video_unet.base_fingerprint)
+        if why and not allow_other_base:
+            raise MotionFileError(f"{header.path} was trained on another base: {why}. Load the base it was trained on, or pass allow_other_base=True (--allow-other-base) to apply it anyway")
+        with torch.no_grad():
+            for name, param in expected.items():
+                param.copy_(handle.get_tensor(name).to(param.dtype))
+    return header

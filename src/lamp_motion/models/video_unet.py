@@ -1,0 +1,214 @@
+"""Inflation of a Stable Diffusion 1.x ``UNet2DConditionModel`` into LAMP's video UNet.
+
+:meth:`VideoUNet.inflate` changes the given 2D UNet in place and wraps it:
+
+* every pretrained 2D conv of the UNet itself, its ResNet blocks (both convs and the
+  1x1 shortcut) and its down/up-samplers becomes a :class:`MotionConv2d`;
+* the spatial self-attention of every ``BasicTransformerBlock`` gets a
+  :class:`FirstFrameAttnProcessor`;
+* every ``BasicTransformerBlock`` gets a :class:`TemporalAttention` child, run after
+  the block (so after its feed-forward) by a forward hook.
+
+Which layers exist is read from the modules themselves, never from a list of block
+names or channel counts. The video UNet takes and returns ``(b, c, f, h, w)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from diffusers import UNet2DConditionModel
+from diffusers.models.attention import BasicTransformerBlock
+from diffusers.models.downsampling import Downsample2D
+from diffusers.models.resnet import ResnetBlock2D
+from diffusers.models.upsampling import Upsample2D
+from torch import nn
+
+from .attention import FirstFrameAttnProcessor, TemporalAttention, temporal_attention_hook
+from .fingerprint import unet_fingerprint
+from .layout import FrameContext, fold_frames, unfold_frames
+from .motion_conv import CONV_MODES, MotionConv2d
+
+# UNet block classes of the SD 1.x family: the layers LAMP wraps live in these.
+SD1_DOWN_BLOCKS = ("CrossAttnDownBlock2D", "DownBlock2D")
+SD1_UP_BLOCKS = ("CrossAttnUpBlock2D", "UpBlock2D")
+SD1_MID_BLOCKS = ("UNetMidBlock2DCrossAttn", None)
+
+
+@dataclass(frozen=True)
+class MotionOptions:
+    """Which of LAMP's layers the video UNet has (the paper's ablation switches)."""
+
+    motion_conv: bool = True  # temporal-spatial motion layer on every pretrained conv
+    conv_mode: str = "causal"  # "causal" (video-prediction conv, the paper's) or "centred" (ablation)
+    first_frame_attention: bool = True  # spatial self-attention keys/values from frame 1
+    temporal_attention: bool = True  # temporal attention after every transformer block's feed-forward
+
+    def __post_init__(self) -> None:
+        if self.conv_mode not in CONV_MODES:
+            raise ValueError(f"conv_mode={self.conv_mode!r} is not one of {CONV_MODES}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "MotionOptions":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown motion option(s) {unknown}; known options are {sorted(known)}")
+        return cls(**values)
+
+
+def check_sd1_unet(unet: nn.Module) -> None:
+    """Raise a one-line ValueError unless ``unet`` is a UNet of the SD 1.x family."""
+    if not isinstance(unet, UNet2DConditionModel):
+        raise ValueError(f"expected a diffusers UNet2DConditionModel (SD 1.x), found {type(unet).__name__}")
+    config = unet.config
+    problems = []
+    if config.addition_embed_type is not None or config.class_embed_type is not None:
+        problems.append(f"extra conditioning (addition_embed_type={config.addition_embed_type}, class_embed_type={config.class_embed_type}; SD-XL-style)")
+    if config.in_channels != config.out_channels:
+        problems.append(f"in_channels={config.in_channels} != out_channels={config.out_channels} (inpainting-style)")
+    odd_blocks = [b for b in config.down_block_types if b not in SD1_DOWN_BLOCKS]
+    odd_blocks += [b for b in config.up_block_types if b not in SD1_UP_BLOCKS]
+    if config.mid_block_type not in SD1_MID_BLOCKS:
+        odd_blocks.append(config.mid_block_type)
+    if odd_blocks:
+        problems.append(f"block types {odd_blocks} (SD 1.x uses {SD1_DOWN_BLOCKS + SD1_UP_BLOCKS + SD1_MID_BLOCKS[:1]})")
+    if not any(isinstance(m, BasicTransformerBlock) for m in unet.modules()):
+        problems.append("no transformer blocks (LAMP modifies their attention)")
+    if problems:
+        raise ValueError("not an SD 1.x UNet: found " + "; ".join(problems) + ". LAMP needs an SD 1.x-style UNet (e.g. SD 1.4/1.5 or a fine-tune of them).")
+
+
+def _wrapped_conv_slots(unet: UNet2DConditionModel) -> list[tuple[str, nn.Module, str]]:
+    """(qualified name, parent, attribute) of every pretrained 2D conv LAMP wraps."""
+    slots = []
+    for parent_name, parent in unet.named_modules():
+        if parent is unet:
+            attrs = ("conv_in", "conv_out")
+        elif isinstance(parent, ResnetBlock2D):
+            attrs = ("conv1", "conv2", "conv_shortcut")
+        elif isinstance(parent, (Downsample2D, Upsample2D)):
+            attrs = ("conv",)
+        else:
+            continue
+        for attr in attrs:
+            if type(getattr(parent, attr, None)) is nn.Conv2d:
+                slots.append((f"{parent_name}.{attr}".lstrip("."), parent, attr))
+    return slots
+
+
+class VideoUNet(nn.Module):
+    """LAMP's video UNet: an inflated SD 1.x UNet that takes ``(b, c, f, h, w)`` latents.
+
+    Build it with :meth:`inflate`. ``unet`` is the inflated ``UNet2DConditionModel``:
+    its pretrained parameters keep their names and values; the added ones are listed
+    in ``added_parameter_names``.
+    """
+
+    def __init__(self, unet: UNet2DConditionModel, options: MotionOptions, context: FrameContext,
+                 added_parameter_names: list[str], base_fingerprint: dict, report: dict[str, int]):
+        super().__init__()
+        self.unet = unet
+        self.options = options
+        self.context = context
+        self.added_parameter_names = added_parameter_names
+        self.base_fingerprint = base_fingerprint
+        self.report = report
+
+    @classmethod
+    def inflate(cls, unet: UNet2DConditionModel, options: MotionOptions | None = None) -> "VideoUNet":
+        """Add LAMP's layers to ``unet`` (in place) and return the video UNet around it."""
+        options = options or MotionOptions()
+        check_sd1_unet(unet)
+        fingerprint = unet_fingerprint(unet)
+        before = set(name for name, _ in unet.named_parameters())
+        context = FrameContext()
+        report = {"motion_convs": 0, "first_frame_attention": 0, "temporal_attention": 0}
+        device, dtype = unet.conv_in.weight.device, unet.conv_in.weight.dtype
+
+        if options.motion_conv:
+            for _, parent, attr in _wrapped_conv_slots(unet):
+                setattr(parent, attr, MotionConv2d(getattr(parent, attr), context, options.conv_mode))
+                report["motion_convs"] += 1
+
+        for block in unet.modules():
+            if not isinstance(block, BasicTransformerBlock):
+                continue
+            if options.first_frame_attention:
+                block.attn1.set_processor(FirstFrameAttnProcessor(context))
+                report["first_frame_attention"] += 1
+            if options.temporal_attention:
+                attn1 = block.attn1
+                with torch.device(device):
+                    block.temporal = TemporalAttention(attn1.to_q.in_features, attn1.heads, attn1.inner_dim // attn1.heads, context).to(dtype)
+                block.register_forward_hook(temporal_attention_hook)
+                report["temporal_attention"] += 1
+
+        added = [name for name, _ in unet.named_parameters() if name not in before]
+        report["added_parameters"] = sum(p.numel() for n, p in unet.named_parameters() if n not in before)
+        return cls(unet, options, context, added, fingerprint, report)
+
+    # ---- trainable set -------------------------------------------------------------
+    def trainable_parameter_names(self) -> list[str]:
+        """The added layers plus ``attn1.to_q`` of every transformer block, in model order."""
+        to_q = set()
+        for block_name, block in self.unet.named_modules():
+            if isinstance(block, BasicTransformerBlock):
+                to_q.update(f"{block_name}.attn1.to_q.{n}" for n, _ in block.attn1.to_q.named_parameters())
+        wanted = to_q | set(self.added_parameter_names)
+        return [name for name, _ in self.unet.named_parameters() if name in wanted]
+
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        params = dict(self.unet.named_parameters())
+        return {name: params[name] for name in self.trainable_parameter_names()}
+
+    def freeze_base(self) -> int:
+        """Make exactly the trainable set require grad; returns its parameter count."""
+        trainable = set(self.trainable_parameter_names())
+        count = 0
+        for name, param in self.unet.named_parameters():
+            param.requires_grad_(name in trainable)
+            count += param.numel() if name in trainable else 0
+        return count
+
+    # ---- running -------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @property
+    def config(self):
+        """The 2D UNet's diffusers config (sample size, channels, ...)."""
+        return self.unet.config
+
+    def enable_gradient_checkpointing(self) -> None:
+        self.unet.enable_gradient_checkpointing()
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor | float | int,
+                encoder_hidden_states: torch.Tensor) -> torch.Tensor:
+        """Predict the UNet target for every frame.
+
+        sample: (b, c, f, h, w) latents; timestep: scalar or (b,) — one per video;
+        encoder_hidden_states: (b, tokens, dim) — one prompt per video.
+        Returns (b, c, f, h, w).
+        """
+        if sample.ndim != 5:
+            raise ValueError(f"VideoUNet expects latents shaped (b, c, f, h, w), got {tuple(sample.shape)}")
+        b, _, f, _, _ = sample.shape
+        if encoder_hidden_states.shape[0] != b:
+            raise ValueError(f"{encoder_hidden_states.shape[0]} prompt embeddings for {b} videos; pass one per video")
+        self.context.num_frames = f
+        timestep = torch.as_tensor(timestep, device=sample.device)
+        timestep = timestep.expand(b) if timestep.ndim == 0 else timestep
+        timestep = timestep.repeat_interleave(f)  # ((b f),)
+        text = encoder_hidden_states.repeat_interleave(f, dim=0)  # ((b f), tokens, dim)
+        out = self.unet(fold_frames(sample), timestep, text).sample  # ((b f), c, h, w)
+        return unfold_frames(out, f)  # (b, c, f, h, w)
