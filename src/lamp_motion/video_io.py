@@ -1,0 +1,293 @@
+"""Reading and writing videos as numpy arrays.
+
+Every video here is a ``uint8`` array of shape ``(f, h, w, 3)`` (frames, height,
+width, RGB) plus a frame rate in frames per second.
+
+Sources :func:`read_video` understands:
+
+- ``.mp4``, ``.webm``, ``.mov``, ``.mkv``: decoded with PyAV (FFmpeg).
+- ``.gif``: decoded with Pillow. The frame rate comes from the frame delays (8 fps
+  when the file has none). GIF stores delays in hundredths of a second, so a rate
+  only round-trips to that precision (8 fps is stored as 120 ms: 8.33 fps). Frames
+  shown longer than the shortest delay are repeated, so the returned frames are
+  evenly spaced in time; Pillow's GIF writer merges identical consecutive frames
+  into one longer frame and this undoes it. A GIF whose colours are all grey counts
+  as greyscale.
+- a folder of frame images (``.png``, ``.jpg``, ``.jpeg``, ``.webp``, ``.bmp``),
+  ordered by natural sort of the file names (``frame2`` before ``frame10``), 8 fps.
+
+Greyscale, palette and transparent frames become RGB; transparent pixels are
+composited over black. Each kind of conversion is reported once through the
+optional ``notes`` list. Anything unreadable raises :class:`VideoReadError`.
+
+:func:`write_video` writes ``.mp4`` (H.264, yuv420p) or ``.gif``; both write to a
+temporary file in the target folder and move it into place, so a crash never leaves a
+half-written video under the final name.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+DEFAULT_FPS = 8.0  # frame rate of frame folders and of GIFs without delays
+MP4_CRF = 12  # x264 constant rate factor: visually lossless, so 32x32 toy videos keep their detail
+
+_CONVERSION_NOTES = {
+    "greyscale": "converted greyscale frames to RGB",
+    "palette": "converted palette frames to RGB",
+    "alpha": "composited transparent frames over black",
+}
+
+
+class VideoReadError(ValueError):
+    """A video file or frame folder could not be read; the message names it and says why."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read video {self.path}: {reason}")
+
+
+def read_video(path: str | os.PathLike[str], notes: list[str] | None = None) -> tuple[np.ndarray, float]:
+    """Read a video file or a folder of frame images.
+
+    Args:
+        path: a file with one of ``VIDEO_SUFFIXES`` or a folder of frame images.
+        notes: if given, a message is appended for each kind of colour conversion
+            that was needed (greyscale, palette or transparent frames made RGB).
+
+    Returns:
+        ``(frames, fps)``: frames of shape ``(f, h, w, 3)``, ``uint8`` RGB, ``f >= 1``.
+
+    Raises:
+        VideoReadError: the path is missing, has an unsupported suffix, or cannot be decoded.
+    """
+    path = Path(path)
+    kinds: set[str] = set()
+    if path.is_dir():
+        frames, fps = _read_frame_folder(path, kinds)
+    elif not path.exists():
+        raise VideoReadError(path, "no such file or folder")
+    elif path.suffix.lower() == ".gif":
+        frames, fps = _read_gif(path, kinds)
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
+        frames, fps = _read_with_pyav(path, kinds)
+    else:
+        raise VideoReadError(
+            path, f"unsupported suffix {path.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)} or a folder of frame images"
+        )
+    if notes is not None:
+        notes.extend(_CONVERSION_NOTES.get(kind, f"converted {kind} frames to RGB") for kind in sorted(kinds))
+    return frames, fps
+
+
+def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float) -> None:
+    """Write frames ``(f, h, w, 3)`` ``uint8`` to ``.mp4`` or ``.gif``, creating parent folders.
+
+    ``.mp4``: H.264, yuv420p, CRF 12. yuv420p needs even sizes, so an odd height or
+    width gets one extra row or column (a copy of the last one) at the bottom or right;
+    reading the file back gives that padded size.
+
+    ``.gif``: loops forever; each frame lasts ``round(1000 / fps)`` ms, which GIF
+    stores in hundredths of a second. GIF holds at most 256 colours per frame, so
+    frames with more colours are quantised.
+    """
+    path = Path(path)
+    _check_frames(frames)
+    if not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    suffix = path.suffix.lower()
+    writers: dict[str, Callable[[Path, np.ndarray, float], None]] = {".mp4": _write_mp4, ".gif": _write_gif}
+    if suffix not in writers:
+        raise ValueError(f"cannot write {path}: unsupported suffix {path.suffix!r}; use .mp4 or .gif")
+    with _atomic_target(path) as temporary:
+        writers[suffix](temporary, frames, fps)
+
+
+def write_contact_sheet(path: str | os.PathLike[str], frames: np.ndarray, columns: int = 8, scale: int = 1) -> None:
+    """Write the frames as one PNG grid, left to right then top to bottom.
+
+    Args:
+        path: the ``.png`` file to write (parent folders are created).
+        frames: ``(f, h, w, 3)`` ``uint8``.
+        columns: frames per row (fewer if there are fewer frames). Unused cells are black.
+        scale: integer nearest-neighbour upscaling, so tiny frames stay visible.
+    """
+    _check_frames(frames)
+    if columns < 1 or scale < 1:
+        raise ValueError(f"columns and scale must be at least 1, got columns={columns}, scale={scale}")
+    count, height, width, _ = frames.shape
+    columns = min(columns, count)
+    rows = math.ceil(count / columns)
+    sheet = np.zeros((rows * height, columns * width, 3), dtype=np.uint8)
+    for index, frame in enumerate(frames):
+        row, column = divmod(index, columns)
+        sheet[row * height : (row + 1) * height, column * width : (column + 1) * width] = frame
+    sheet = sheet.repeat(scale, axis=0).repeat(scale, axis=1)
+    with _atomic_target(Path(path)) as temporary:
+        Image.fromarray(sheet).save(temporary, format="PNG")
+
+
+def _check_frames(frames: np.ndarray) -> None:
+    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be a uint8 numpy array, got {type(frames).__name__} {getattr(frames, 'dtype', '')}")
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+        raise ValueError(f"frames must have shape (f, h, w, 3) with f >= 1, got {frames.shape}")
+
+
+@contextmanager
+def _atomic_target(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix); move it to ``path`` on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
+    _, height, width, _ = frames.shape
+    frames = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(MP4_CRF)}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(
+        path, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0
+    )
+
+
+def _read_with_pyav(path: Path, kinds: set[str]) -> tuple[np.ndarray, float]:
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoReadError(path, "the file has no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            pixel_format = av.VideoFormat(stream.codec_context.pix_fmt or "rgb24")
+            channels = len(pixel_format.components)
+            maybe_alpha = pixel_format.has_palette or channels in (2, 4)
+            if channels <= 2 and not pixel_format.has_palette:
+                kinds.add("greyscale")
+            decode_as = "rgba" if maybe_alpha else "rgb24"
+            frames = [frame.to_ndarray(format=decode_as) for frame in container.decode(stream)]
+    except (av.FFmpegError, OSError) as error:
+        raise VideoReadError(path, f"the file is corrupt or not a video ({error})") from error
+    if maybe_alpha:
+        frames = [_drop_alpha(frame, kinds) for frame in frames]
+    return _stack(path, frames), (float(rate) if rate else DEFAULT_FPS)
+
+
+def _read_gif(path: Path, kinds: set[str]) -> tuple[np.ndarray, float]:
+    frames: list[np.ndarray] = []
+    delays: list[int] = []
+    try:
+        with Image.open(path) as image:
+            for frame in ImageSequence.Iterator(image):
+                frames.append(_image_to_rgb(frame, kinds))
+                delays.append(int(frame.info.get("duration") or 0))
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as error:
+        raise VideoReadError(path, f"the file is corrupt or not a GIF ({error})") from error
+    kinds.discard("palette")  # every GIF is palette-based; saying so would be noise
+    if all((frame == frame[..., :1]).all() for frame in frames):
+        kinds.add("greyscale")  # a GIF's palette, not its mode, tells whether it is grey
+    positive = [delay for delay in delays if delay > 0]
+    if not positive:
+        return _stack(path, frames), DEFAULT_FPS
+    period = min(positive)
+    repeats = [max(1, round(delay / period)) for delay in delays]
+    evenly_spaced = [frame for frame, repeat in zip(frames, repeats) for _ in range(repeat)]
+    return _stack(path, evenly_spaced), 1000.0 / period
+
+
+def _read_frame_folder(folder: Path, kinds: set[str]) -> tuple[np.ndarray, float]:
+    files = sorted(
+        (entry for entry in folder.iterdir() if entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".")),
+        key=_natural_key,
+    )
+    if not files:
+        raise VideoReadError(folder, f"the folder has no frame images ({', '.join(IMAGE_SUFFIXES)})")
+    frames = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                frames.append(_image_to_rgb(image, kinds))
+        except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as error:
+            raise VideoReadError(folder, f"frame {file.name} is corrupt or not an image ({error})") from error
+    return _stack(folder, frames, [file.name for file in files]), DEFAULT_FPS
+
+
+def _natural_key(path: Path) -> list[int | str]:
+    """Sort key that orders embedded numbers by value: ``frame2`` before ``frame10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def _image_to_rgb(image: Image.Image, kinds: set[str]) -> np.ndarray:
+    """One Pillow frame as ``(h, w, 3)`` ``uint8`` RGB, recording the conversions in ``kinds``."""
+    mode = image.mode
+    if mode.startswith("I;16"):
+        kinds.add("greyscale")
+        grey = (np.asarray(image).astype(np.uint32) >> 8).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if mode == "P":
+        kinds.add("palette")
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in ("1", "L", "I", "F", "LA", "La"):
+        kinds.add("greyscale")
+        image = image.convert("RGBA" if mode in ("LA", "La") else "RGB")
+    elif mode == "RGBa":
+        image = image.convert("RGBA")
+    elif mode not in ("RGB", "RGBA"):
+        kinds.add(mode)
+        image = image.convert("RGB")
+    array = np.asarray(image, dtype=np.uint8)
+    return _drop_alpha(array, kinds) if image.mode == "RGBA" else array.copy()
+
+
+def _drop_alpha(frame: np.ndarray, kinds: set[str]) -> np.ndarray:
+    """``(h, w, 4)`` RGBA -> ``(h, w, 3)`` RGB composited over black (notes only real transparency)."""
+    colour, alpha = frame[..., :3], frame[..., 3:]
+    if alpha.min() == 255:
+        return colour.copy()
+    kinds.add("alpha")
+    return np.round(colour.astype(np.float32) * (alpha.astype(np.float32) / 255.0)).astype(np.uint8)
+
+
+def _stack(path: Path, frames: list[np.ndarray], names: list[str] | None = None) -> np.ndarray:
+    """Stack frames into ``(f, h, w, 3)``, raising if there are none or their sizes differ."""
+    if not frames:
+        raise VideoReadError(path, "it contains no frames")
+    first = frames[0].shape
+    for index, frame in enumerate(frames):
+        if frame.shape != first:
+            which = names[index] if names else f"frame {index}"
+            raise VideoReadError(
+                path, f"{which} is {frame.shape[1]}x{frame.shape[0]} but the first frame is {first[1]}x{first[0]} (w x h)"
+            )
+    return np.stack(frames)
