@@ -126,7 +126,7 @@ def test_missing_file_unsupported_suffix_and_empty_folder_raise(tmp_path: Path) 
     with pytest.raises(VideoReadError, match="no such file"):
         read_video(tmp_path / "absent.mp4")
     (tmp_path / "clip.avi").write_bytes(b"x")
-    with pytest.raises(VideoReadError, match="unsupported suffix '.avi'"):
+    with pytest.raises(VideoReadError, match=r"unsupported suffix '\.avi'"):
         read_video(tmp_path / "clip.avi")
     (tmp_path / "empty").mkdir()
     with pytest.raises(VideoReadError, match="no frame images"):
@@ -138,7 +138,7 @@ def test_write_video_rejects_bad_input(tmp_path: Path) -> None:
         write_video(tmp_path / "a.mp4", moving_square().astype(np.float32), fps=8)
     with pytest.raises(ValueError, match=r"\(f, h, w, 3\)"):
         write_video(tmp_path / "a.mp4", moving_square()[..., 0], fps=8)
-    with pytest.raises(ValueError, match="use .mp4 or .gif"):
+    with pytest.raises(ValueError, match=r"use \.mp4 or \.gif"):
         write_video(tmp_path / "a.webm", moving_square(), fps=8)
     with pytest.raises(ValueError, match="fps"):
         write_video(tmp_path / "a.gif", moving_square(), fps=0)

@@ -88,7 +88,8 @@ def read_video(path: str | os.PathLike[str], notes: list[str] | None = None) -> 
         frames, fps = _read_with_pyav(path, kinds)
     else:
         raise VideoReadError(
-            path, f"unsupported suffix {path.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)} or a folder of frame images"
+            path,
+            f"unsupported suffix {path.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)} or a folder of frame images",
         )
     if notes is not None:
         notes.extend(_CONVERSION_NOTES.get(kind, f"converted {kind} frames to RGB") for kind in sorted(kinds))
@@ -144,7 +145,9 @@ def write_contact_sheet(path: str | os.PathLike[str], frames: np.ndarray, column
 
 def _check_frames(frames: np.ndarray) -> None:
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be a uint8 numpy array, got {type(frames).__name__} {getattr(frames, 'dtype', '')}")
+        raise ValueError(
+            f"frames must be a uint8 numpy array, got {type(frames).__name__} {getattr(frames, 'dtype', '')}"
+        )
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
         raise ValueError(f"frames must have shape (f, h, w, 3) with f >= 1, got {frames.shape}")
 
@@ -178,9 +181,7 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
 
 def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
     images = [Image.fromarray(frame) for frame in frames]
-    images[0].save(
-        path, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0
-    )
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
 
 
 def _read_with_pyav(path: Path, kinds: set[str]) -> tuple[np.ndarray, float]:
@@ -198,7 +199,8 @@ def _read_with_pyav(path: Path, kinds: set[str]) -> tuple[np.ndarray, float]:
             decode_as = "rgba" if maybe_alpha else "rgb24"
             frames = [frame.to_ndarray(format=decode_as) for frame in container.decode(stream)]
     except (av.FFmpegError, OSError) as error:
-        raise VideoReadError(path, f"the file is corrupt or not a video ({error})") from error
+        detail = getattr(error, "strerror", None) or str(error)
+        raise VideoReadError(path, f"the file is corrupt or not a video ({detail})") from error
     if maybe_alpha:
         frames = [_drop_alpha(frame, kinds) for frame in frames]
     return _stack(path, frames), (float(rate) if rate else DEFAULT_FPS)
@@ -222,14 +224,18 @@ def _read_gif(path: Path, kinds: set[str]) -> tuple[np.ndarray, float]:
         return _stack(path, frames), DEFAULT_FPS
     period = min(positive)
     repeats = [max(1, round(delay / period)) for delay in delays]
-    evenly_spaced = [frame for frame, repeat in zip(frames, repeats) for _ in range(repeat)]
+    evenly_spaced = [frame for frame, repeat in zip(frames, repeats, strict=True) for _ in range(repeat)]
     return _stack(path, evenly_spaced), 1000.0 / period
 
 
 def _read_frame_folder(folder: Path, kinds: set[str]) -> tuple[np.ndarray, float]:
     files = sorted(
-        (entry for entry in folder.iterdir() if entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".")),
-        key=_natural_key,
+        (
+            entry
+            for entry in folder.iterdir()
+            if entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".")
+        ),
+        key=natural_key,
     )
     if not files:
         raise VideoReadError(folder, f"the folder has no frame images ({', '.join(IMAGE_SUFFIXES)})")
@@ -243,7 +249,7 @@ def _read_frame_folder(folder: Path, kinds: set[str]) -> tuple[np.ndarray, float
     return _stack(folder, frames, [file.name for file in files]), DEFAULT_FPS
 
 
-def _natural_key(path: Path) -> list[int | str]:
+def natural_key(path: Path) -> list[int | str]:
     """Sort key that orders embedded numbers by value: ``frame2`` before ``frame10``."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
@@ -288,6 +294,7 @@ def _stack(path: Path, frames: list[np.ndarray], names: list[str] | None = None)
         if frame.shape != first:
             which = names[index] if names else f"frame {index}"
             raise VideoReadError(
-                path, f"{which} is {frame.shape[1]}x{frame.shape[0]} but the first frame is {first[1]}x{first[0]} (w x h)"
+                path,
+                f"{which} is {frame.shape[1]}x{frame.shape[0]} but the first frame is {first[1]}x{first[0]} (w x h)",
             )
     return np.stack(frames)
