@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -111,6 +112,45 @@ def test_greyscale_and_transparent_png_frames_are_converted_with_notes(tmp_path:
     frames, _ = read_video(alpha_folder, notes=alpha_notes)
     assert alpha_notes == ["composited transparent frames over black"]
     assert (frames[:, :4] == 0).all() and (frames[:, 4:] == 200).all()
+
+
+def write_with_pyav(path: Path, frames: np.ndarray, codec: str, pixel_format: str) -> None:
+    """Encode RGB (f, h, w, 3), RGBA (f, h, w, 4) or grey (f, h, w) frames with any PyAV codec."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=12)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pixel_format
+        array_format = "gray" if frames.ndim == 3 else {3: "rgb24", 4: "rgba"}[frames.shape[-1]]
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format=array_format)))
+        container.mux(stream.encode())
+
+
+@pytest.mark.parametrize(
+    ("name", "codec"), [("clip.webm", "libvpx-vp9"), ("clip.mkv", "libx264"), ("clip.mov", "libx264")]
+)
+def test_webm_mkv_mov_are_read(tmp_path: Path, name: str, codec: str) -> None:
+    video = moving_square(frames=6)
+    write_with_pyav(tmp_path / name, video, codec, "yuv420p")
+    notes: list[str] = []
+    frames, fps = read_video(tmp_path / name, notes=notes)
+    assert frames.shape == video.shape and fps == pytest.approx(12.0) and notes == []
+    assert np.abs(frames.astype(int) - video).mean() < 2 * MP4_MEAN_ABS_TOLERANCE  # default codec quality
+
+
+def test_grey_and_transparent_video_streams_are_converted_with_notes(tmp_path: Path) -> None:
+    rgba = np.full((3, 16, 16, 4), 200, dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[:, :8, :, 3] = 0  # top half fully transparent
+    write_with_pyav(tmp_path / "alpha.mov", rgba, "png", "rgba")
+    write_with_pyav(tmp_path / "grey.mkv", np.ascontiguousarray(rgba[..., 0]), "ffv1", "gray")
+    alpha_notes: list[str] = []
+    frames, _ = read_video(tmp_path / "alpha.mov", notes=alpha_notes)
+    assert alpha_notes == ["composited transparent frames over black"]
+    assert (frames[:, :8] == 0).all() and (frames[:, 8:] == 200).all()
+    grey_notes: list[str] = []
+    frames, _ = read_video(tmp_path / "grey.mkv", notes=grey_notes)
+    assert grey_notes == ["converted greyscale frames to RGB"]
+    assert frames.shape == (3, 16, 16, 3) and (frames == 200).all()
 
 
 @pytest.mark.parametrize("name", ["broken.mp4", "broken.gif", "broken.webm"])
