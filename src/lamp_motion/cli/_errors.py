@@ -1,0 +1,20 @@
+"""Turning the library's user-facing errors into one clear line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+
+def run_with_user_errors(job: Callable[[], int]) -> int:
+    """Run ``job``; a ValueError/FileNotFoundError/RuntimeError of ours prints ``error: ...`` and returns 2."""
+    from ..training.trainer import TrainingError
+
+    try:
+        return job()
+    except (ValueError, FileNotFoundError, TrainingError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as interrupt:
+        print(f"stopped: {interrupt}" if str(interrupt) else "stopped", file=sys.stderr)
+        return 130

@@ -1,0 +1,108 @@
+"""Training checkpoints without pickle: safetensors for tensors, JSON for the rest.
+
+A checkpoint is a folder ``checkpoints/step-000500/`` holding
+
+* ``motion.safetensors`` — the trainable tensors in fp32 (a motion file, see
+  :mod:`lamp_motion.models.motion_file`), so a resumed run starts from exact weights;
+* ``optimizer.safetensors`` — the optimiser's per-parameter state tensors;
+* ``state.json`` — step, optimiser param groups, lr-scheduler state, resolved config.
+
+It is written to a temporary folder and renamed into place, so a crash mid-write
+never leaves a half checkpoint under a real name. Sampling and noise are derived from
+``(seed, rank, step)``, so no random-number-generator state needs saving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..models import VideoUNet, load_motion, save_motion
+
+_NAME = re.compile(r"^step-(\d+)$")
+
+
+def _optimizer_to_files(state: dict) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    tensors, scalars = {}, {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{key}"] = value.detach().contiguous().cpu()
+            else:
+                scalars[f"{index}.{key}"] = value
+    groups = [dict(group, _scalars=scalars) if i == 0 else dict(group) for i, group in enumerate(state["param_groups"])]
+    return tensors, groups
+
+
+def _optimizer_from_files(tensors: dict[str, torch.Tensor], groups: list[dict]) -> dict:
+    scalars = groups[0].pop("_scalars", {}) if groups else {}
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in list(tensors.items()) + list(scalars.items()):
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    for group in groups:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    return {"state": state, "param_groups": groups}
+
+
+def save_checkpoint(folder: Path, step: int, video: VideoUNet, optimizer, lr_scheduler, config: dict, keep: int) -> Path:
+    """Write checkpoint ``step`` under ``folder`` atomically and keep only the newest ``keep``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"step-{step:06d}"
+    tmp = folder / f".step-{step:06d}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_motion(video, tmp / "motion.safetensors", dtype="fp32", extra_metadata={"step": str(step)})
+    tensors, groups = _optimizer_to_files(optimizer.state_dict())
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    state = {"step": step, "param_groups": groups, "lr_scheduler": lr_scheduler.state_dict(), "config": config}
+    (tmp / "state.json").write_text(json.dumps(state, indent=1, default=_jsonable))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in list_checkpoints(folder)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _jsonable(value: Any) -> Any:
+    if torch.is_tensor(value):
+        return value.item() if value.numel() == 1 else value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint's state.json")
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Complete checkpoints under ``folder``, oldest first."""
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name)) and (p / "state.json").is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def resolve_resume(resume: str, folder: Path) -> Path:
+    """The checkpoint folder that ``resume`` ("latest" or a path) names."""
+    if resume == "latest":
+        found = list_checkpoints(folder)
+        if not found:
+            raise FileNotFoundError(f"resume=latest, but {folder} holds no checkpoint yet; drop resume to start afresh")
+        return found[-1]
+    path = Path(resume)
+    if not (path / "state.json").is_file():
+        raise FileNotFoundError(f"resume={resume!r} is not a checkpoint folder (no state.json); use resume=latest or a checkpoints/step-N folder")
+    return path
+
+
+def load_checkpoint(path: Path, video: VideoUNet, optimizer, lr_scheduler) -> int:
+    """Restore weights, optimiser and lr schedule from ``path``; returns its step."""
+    state = json.loads((path / "state.json").read_text())
+    load_motion(video, path / "motion.safetensors")
+    optimizer.load_state_dict(_optimizer_from_files(load_file(str(path / "optimizer.safetensors")), state["param_groups"]))
+    lr_scheduler.load_state_dict(state["lr_scheduler"])
+    return int(state["step"])

@@ -1,0 +1,263 @@
+"""First-frame-conditioned few-shot tuning on accelerate.
+
+Per clip: encode frames with the VAE (or read the latent cache), noise every frame at
+one timestep per video, put frame 1 back clean, predict with the video UNet, and take
+the MSE on frames 2..N only (epsilon or v target, as the base's scheduler says).
+Only the trainable set (added layers + ``attn1.to_q``) changes.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from diffusers.optimization import get_scheduler
+from tqdm.auto import tqdm
+
+from ..config_io import config_to_yaml
+from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_videos
+from ..models import VideoUNet, save_motion
+from ..models.loading import BaseModel, load_base
+from .checkpoint import load_checkpoint, resolve_resume, save_checkpoint
+from .config import TrainConfig
+
+
+class TrainingError(RuntimeError):
+    """Training stopped; the message says why and what was kept."""
+
+
+def _seed_for(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1, np.uint64)[0] >> 1)
+
+
+def make_encode_fn(vae, dtype: torch.dtype):
+    """VAE encoder for (n, 3, h, w) pixels in [-1, 1] -> scaled latent (mean, std), float32."""
+    scale = vae.config.scaling_factor
+
+    @torch.no_grad()
+    def encode(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dist = vae.encode(pixels.to(vae.device, dtype)).latent_dist
+        return dist.mean.float() * scale, dist.std.float() * scale
+
+    return encode
+
+
+@torch.no_grad()
+def encode_prompts(base: BaseModel, prompts: list[str], device) -> torch.Tensor:
+    """(len(prompts), tokens, dim) text embeddings."""
+    ids = base.tokenizer(prompts, padding="max_length", max_length=base.tokenizer.model_max_length,
+                         truncation=True, return_tensors="pt").input_ids
+    return base.text_encoder(ids.to(device))[0]
+
+
+def diffusion_loss(video: torch.nn.Module, latents: torch.Tensor, text: torch.Tensor, scheduler,
+                   generator: torch.Generator, first_frame_conditioning: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """LAMP's training loss for clean latents (b, c, f, h, w); returns (loss, prediction)."""
+    b = latents.shape[0]
+    noise = torch.randn(latents.shape, generator=generator).to(latents)  # (b, c, f, h, w)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(latents.device)
+    noisy = scheduler.add_noise(latents, noise, t)
+    if first_frame_conditioning:
+        noisy[:, :, 0] = latents[:, :, 0]  # frame 1 stays clean: it is the condition
+    if scheduler.config.prediction_type == "epsilon":
+        target = noise
+    elif scheduler.config.prediction_type == "v_prediction":
+        target = scheduler.get_velocity(latents, noise, t)
+    else:
+        raise TrainingError(f"prediction_type={scheduler.config.prediction_type!r} is not supported (epsilon or v_prediction)")
+    prediction = video(noisy, t, text)
+    first = 1 if first_frame_conditioning else 0
+    loss = F.mse_loss(prediction[:, :, first:].float(), target[:, :, first:].float())
+    return loss, prediction
+
+
+class Trainer:
+    """Runs one training config end to end; ``run()`` returns the motion file path."""
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.output_dir = Path(config.output_dir)
+        mixed = config.mixed_precision
+        if mixed == "fp16" and not torch.cuda.is_available():
+            warnings.warn("mixed_precision=fp16 needs a CUDA GPU; training in fp32 (use bf16 for mixed precision on CPU)")
+            mixed = "no"
+        use_tb = config.tensorboard and _has_tensorboard()
+        self.accelerator = Accelerator(mixed_precision=mixed, gradient_accumulation_steps=config.gradient_accumulation,
+                                       log_with="tensorboard" if use_tb else None,
+                                       project_dir=str(self.output_dir / "logs"))
+        self.weight_dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[mixed]
+        self._stop_requested = False
+
+    def log(self, message: str) -> None:
+        if self.accelerator.is_main_process:
+            tqdm.write(message)
+
+    # ---- set-up ----------------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg, acc = self.config, self.accelerator
+        self.video_set = scan_videos(cfg.data, cfg.num_frames, cfg.stride, cfg.height, cfg.width, prompt=cfg.prompt)
+        self.log(self.video_set.report())
+        base = load_base(cfg.base, config=cfg.base_config)
+        self.base = base
+        self.scheduler = base.noise_scheduler()
+        set_seed(cfg.seed)  # the temporal attention's q/k/v start random: same seed, same start
+        self.video = VideoUNet.inflate(base.unet, cfg.motion_options())
+        count = self.video.freeze_base()
+        self.log(f"inflated base {base.source}: {self.video.report}; training {count:,} parameters")
+        base.vae.requires_grad_(False).to(acc.device, self.weight_dtype)
+        base.text_encoder.requires_grad_(False).to(acc.device, self.weight_dtype)
+        self.video.to(acc.device, self.weight_dtype)
+        for param in self.video.trainable_parameters().values():
+            param.data = param.data.float()  # trained weights stay fp32 under mixed precision
+        if cfg.gradient_checkpointing:
+            self.video.enable_gradient_checkpointing()
+
+        prompts = sorted({v.prompt for v in self.video_set.videos})
+        embeddings = encode_prompts(base, prompts, acc.device)
+        self.text = [embeddings[prompts.index(v.prompt)] for v in self.video_set.videos]
+        self.encode = make_encode_fn(base.vae, self.weight_dtype)
+        self.cache = LatentCache.build(self.video_set, self.encode, flip=cfg.flip) if cfg.cache_latents else None
+        self.sampler = ClipSampler(self.video_set.lengths, cfg.num_frames, cfg.stride, cfg.flip,
+                                   seed=_seed_for(cfg.seed, acc.process_index))
+
+        params = list(self.video.trainable_parameters().values())
+        self.optimizer = _make_optimizer(cfg, params)
+        self.lr_scheduler = get_scheduler(cfg.lr_scheduler, self.optimizer, num_warmup_steps=cfg.lr_warmup_steps,
+                                          num_training_steps=cfg.steps)
+        self.model, self.optimizer = acc.prepare(self.video, self.optimizer)
+
+    def _clip_latents(self, index: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clean latents (1, c, f, h, w) and text (1, tokens, dim) of micro-batch item ``index``."""
+        clip = self.sampler.clip_at(index)
+        if self.cache is not None:
+            mean, std = self.cache.clip_latent_dist(clip)
+        else:
+            mean, std = encode_clip(clip_pixels(self.video_set, clip), self.encode)  # (c', f, h', w')
+        sample = mean + std * torch.randn(mean.shape, generator=generator).to(mean)
+        return sample[None].to(self.accelerator.device), self.text[clip.video][None]
+
+    # ---- the loop --------------------------------------------------------------------
+    def run(self) -> Path:
+        cfg, acc = self.config, self.accelerator
+        self._setup()
+        resolved = asdict(cfg)
+        if acc.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / "config.yaml").write_text(config_to_yaml(cfg))
+            if acc.log_with:
+                acc.init_trackers("lamp", config={k: v for k, v in resolved.items() if isinstance(v, (int, float, str, bool))})
+        checkpoints = self.output_dir / "checkpoints"
+        step = 0
+        if cfg.resume:
+            path = resolve_resume(cfg.resume, checkpoints)
+            step = load_checkpoint(path, self.video, self.optimizer, self.lr_scheduler)
+            self.log(f"resumed from {path} at step {step}")
+
+        previous = signal.signal(signal.SIGINT, self._on_sigint) if _main_thread() else None
+        progress = tqdm(total=cfg.steps, initial=step, desc="training", disable=not acc.is_main_process)
+        last_good = None
+        try:
+            while step < cfg.steps:
+                loss = self._optimizer_step(step)
+                if not math.isfinite(loss):
+                    kept = f"the last good checkpoint is {last_good}" if last_good else "no checkpoint was written yet"
+                    raise TrainingError(f"loss became {loss} at step {step + 1}; stopped, {kept}. Lower learning_rate or use mixed_precision=bf16/no")
+                step += 1
+                progress.update(1)
+                lr = self.lr_scheduler.get_last_lr()[0]
+                progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+                if acc.log_with and step % max(1, cfg.log_every) == 0:
+                    acc.log({"loss": loss, "lr": lr}, step=step)
+                if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or self._stop_requested:
+                    last_good = self._checkpoint(step, resolved)
+                if self._stop_requested:
+                    raise KeyboardInterrupt(f"interrupted at step {step}; checkpoint saved at {last_good}; continue with resume=latest")
+        finally:
+            progress.close()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        acc.wait_for_everyone()
+        path = self.output_dir / "motion.safetensors"
+        if acc.is_main_process:
+            save_motion(acc.unwrap_model(self.model), path, dtype=cfg.motion_dtype,
+                        extra_metadata={"prompt": self.video_set.prompt, "steps": str(step), "config": config_to_yaml(cfg),
+                                        "num_frames": str(cfg.num_frames), "height": str(cfg.height), "width": str(cfg.width)})
+            self.log(f"motion file written to {path}")
+        acc.end_training()
+        return path
+
+    def _optimizer_step(self, step: int) -> float:
+        cfg, acc = self.config, self.accelerator
+        losses = []
+        for micro in range(cfg.gradient_accumulation):
+            micro_index = step * cfg.gradient_accumulation + micro
+            generator = torch.Generator().manual_seed(_seed_for(cfg.seed, acc.process_index, micro_index, 1))
+            items = [self._clip_latents(micro_index * cfg.batch_size + j, generator) for j in range(cfg.batch_size)]
+            latents = torch.cat([lat for lat, _ in items]).to(self.weight_dtype)
+            text = torch.cat([txt for _, txt in items])
+            with acc.accumulate(self.model), acc.autocast():
+                loss, _ = diffusion_loss(self.model, latents, text, self.scheduler, generator, cfg.first_frame_conditioning)
+                acc.backward(loss)
+                if acc.sync_gradients and cfg.max_grad_norm > 0:
+                    acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.detach())
+        self.lr_scheduler.step()
+        mean = torch.stack(losses).mean()
+        return float(acc.reduce(mean, reduction="mean"))
+
+    def _checkpoint(self, step: int, resolved: dict) -> Path | None:
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        path = None
+        if acc.is_main_process:
+            path = save_checkpoint(self.output_dir / "checkpoints", step, acc.unwrap_model(self.model), self.optimizer,
+                                   self.lr_scheduler, resolved, self.config.keep_checkpoints)
+        acc.wait_for_everyone()
+        return path or self.output_dir / "checkpoints" / f"step-{step:06d}"
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._stop_requested:
+            raise KeyboardInterrupt
+        self._stop_requested = True
+        self.log("interrupt received: saving a checkpoint after this step (press Ctrl-C again to quit at once)")
+
+
+def _make_optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    kwargs = dict(lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=cfg.adam_weight_decay,
+                  eps=cfg.adam_epsilon)
+    if cfg.optimizer == "adamw8bit":
+        try:
+            import bitsandbytes as bnb
+        except ImportError as error:
+            raise TrainingError("optimizer=adamw8bit needs bitsandbytes (pip install bitsandbytes); or use optimizer=adamw") from error
+        return bnb.optim.AdamW8bit(params, **kwargs)
+    return torch.optim.AdamW(params, **kwargs)
+
+
+def _has_tensorboard() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def train(config: TrainConfig) -> Path:
+    """Tune a motion from ``config``; returns the path of the motion file."""
+    return Trainer(config).run()
