@@ -1,0 +1,413 @@
+"""Objective scores for toy-world videos: does the object move as the motion says, and keep its looks?
+
+Every score is in ``[0, 1]`` (1 = best) and comes from an object track found by colour
+segmentation, without any learnt model. :func:`score_video` scores one video and
+:func:`summarise` gives the mean and spread over many; :func:`score_video` documents
+each score exactly.
+
+Tracking (:func:`track_object`)
+-------------------------------
+The toy world's objects have saturated colours; its backgrounds are greys or navy,
+and its texture only changes brightness. So a pixel is measured by its *chroma*: the
+pixel minus the frame's background colour (the median of the frame's one-pixel
+border), less its grey component (the mean over R, G, B). Frame 0 is the reference:
+its object is the largest 8-connected blob of pixels whose chroma length is at least
+half the object's peak (the mean of the 3 largest), which must be at least
+``MIN_CONTRAST``; its *strength* is the mean chroma length of the blob's core (pixels
+at 3/4 of the peak or more). In every frame a pixel's object weight is its chroma
+length over that strength, clipped to ``[0, 1]``, so antialiased edges count in part.
+The object is the heaviest blob of weight >= 0.5 (found if it has at least
+``MIN_PIXELS`` pixels), with the weights of it and its 1-pixel ring. Per found frame:
+
+- centroid: weighted mean position in fractions of the width and height (the units of
+  :class:`~lamp_motion.toy.scene.Scene`); area: summed weight over the image area;
+- harmonics ``c_m`` (m = 1..4): complex moments about the centroid with pixel offsets
+  ``z = dx - i dy`` (angles counter-clockwise on screen): ``c_1 = sum w |z|^2 z / sum w
+  |z|^3`` and ``c_m = sum w z^m / sum w |z|^m``. A shape with m-fold symmetry has
+  ``|c_m| > 0`` only for multiples of m, and turning the shape by ``a`` turns ``c_m``
+  by ``m a``: the arrow has a strong ``c_1`` (its tip) and ``c_3``, the triangle
+  ``c_3``, the square ``c_4``, the circle none. Being sums over every pixel of the
+  shape they are far steadier at 32 px than, say, the farthest pixel;
+- shape descriptor: ``(|c_1|, |c_2|, |c_3|, |c_4|, spread)``, invariant to position,
+  size and rotation, with ``spread = 2 pi sum w |z|^2 / (sum w)^2`` (1 for a disc, 1.05
+  square, 1.21 equilateral triangle, about 1.45 arrow);
+- hue: the angle, in the plane of chromas, of the blob's summed chroma. Mixing the
+  object's colour with the background (antialiasing, blur, the chroma subsampling of
+  mp4) scales each pixel's chroma without turning it, and the texture has no chroma,
+  so the hue stays put where a mean RGB colour would drift. Palette colours are at
+  least 19 degrees apart on every background (yellow and orange on navy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .motions import MOTIONS
+
+MIN_CONTRAST = 40.0  # least chroma length (0-255 scale) of the reference object's peak
+MIN_PIXELS = 3  # least pixels of a blob to count as the object
+HARMONICS = 4  # orders m of the complex moments c_m
+
+WINDOW_DIVISOR = 6  # windowed steps span round((f - 1) / 6) frames, at least 1
+ANGLE_TOLERANCE = 35.0  # degrees a translation step may deviate from its direction
+MIN_TRAVEL = 0.1  # least travel of a translation per clip, image sides
+MIN_SCALE = 1.25  # least size ratio of grow / shrink per clip
+MIN_SWEEP = 90.0  # least orbit angle per clip, degrees
+ORBIT_RADIUS = (0.05, 1.0)  # allowed fitted orbit radius, image sides
+ORBIT_RADIUS_TOLERANCE = 0.35  # most relative deviation of a step's ends from the fitted radius
+MIN_TURN = 45.0  # least rotation of "rotate" per clip, degrees
+MIN_ORDER_STRENGTH = 0.05  # least |c_m| for an orientation to be visible
+MIN_FALL = 0.15  # least fall of "bounce" before its bottom, image sides
+MIN_REBOUND = 0.2  # least rise after the bottom of "bounce", as a fraction of the fall
+MIN_SPEED_UP = 1.3  # least ratio of late to early falling speed of "bounce" (gravity)
+MAX_DRIFT = 0.5  # most horizontal range of "bounce", as a fraction of the fall
+
+HUE_TOLERANCE = 10.0  # most hue change of the object from the reference, degrees
+SHAPE_TOLERANCE = 0.25  # most change of any shape-descriptor entry from the reference
+BACKGROUND_TOLERANCE = 24  # most change (0-255, any channel) of a background pixel
+BACKGROUND_GUARD = 2  # pixels around the object left out of the background comparison
+SMOOTHNESS_EPSILON = 0.03  # image sides added to the path length in the jerk ratio
+
+METRICS = ("motion_fidelity", "content_preservation", "background_stability", "temporal_smoothness", "object_found")
+_TRANSLATIONS = {
+    "move_right": (1.0, 0.0),
+    "move_left": (-1.0, 0.0),
+    "move_up": (0.0, -1.0),
+    "move_down": (0.0, 1.0),
+    "diagonal": (math.sqrt(0.5), math.sqrt(0.5)),
+}
+# An orthonormal basis of the plane of chromas (RGB vectors with no grey component).
+_HUE_AXES = np.array([[1.0, -1.0, 0.0], [1.0, 1.0, -2.0]]) / np.array([[math.sqrt(2.0)], [math.sqrt(6.0)]])
+
+
+@dataclass(frozen=True)
+class Track:
+    """Per-frame measurements of the object; frame 0 is the reference. NaN where not found."""
+
+    found: np.ndarray  # (f,) bool
+    centroid: np.ndarray  # (f, 2) x, y in fractions of width and height
+    area: np.ndarray  # (f,) fraction of the image area
+    harmonics: np.ndarray  # (f, HARMONICS) complex c_1..c_4
+    descriptor: np.ndarray  # (f, HARMONICS + 1) |c_1|..|c_4|, spread
+    hue: np.ndarray  # (f,) degrees
+    region: np.ndarray  # (f, h, w) bool: the object blob grown by BACKGROUND_GUARD pixels
+
+    @property
+    def size(self) -> np.ndarray:
+        """Linear size, ``sqrt(area)``, in image sides."""
+        return np.sqrt(self.area)
+
+    def select(self, frames: slice) -> Track:
+        """The track of some of the frames."""
+        return Track(**{item.name: getattr(self, item.name)[frames] for item in fields(self)})
+
+
+def _difference(frame: np.ndarray) -> np.ndarray:
+    """``frame - background`` ``(h, w, 3)``, the background being the median border colour."""
+    pixels = frame.astype(np.float64)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
+    return pixels - np.median(border, axis=0)
+
+
+def _chroma(difference: np.ndarray) -> np.ndarray:
+    """A colour difference without its grey component (what brightness and texture change)."""
+    return difference - difference.mean(axis=-1, keepdims=True)
+
+
+def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
+    """Grow a boolean mask by ``steps`` pixels (8-neighbourhood)."""
+    h, w = mask.shape
+    for _ in range(steps):
+        padded = np.pad(mask, 1)
+        mask = np.any([padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], axis=0)
+    return mask
+
+
+def _heaviest_blob(mask: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The 8-connected component of ``mask`` with the most ``weight`` (all False if none)."""
+    if not mask.any():
+        return mask
+    h, w = mask.shape
+    labels = np.where(mask, np.arange(1, h * w + 1).reshape(h, w), 0)
+    while True:  # every pixel takes the largest label around it until each blob has one label
+        padded = np.pad(labels, 1)
+        grown = np.where(mask, np.max([padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], axis=0), 0)
+        if np.array_equal(grown, labels):
+            break
+        labels = grown
+    ids, members = np.unique(labels[mask], return_inverse=True)
+    return labels == ids[np.argmax(np.bincount(members, weights=weight[mask]))]
+
+
+def _strength(reference: np.ndarray) -> float | None:
+    """The chroma length of the reference object's core, or None if the frame has no object."""
+    length = np.linalg.norm(_chroma(_difference(reference)), axis=-1)
+    peak = float(np.sort(length, axis=None)[-3:].mean())
+    if peak < MIN_CONTRAST:
+        return None
+    blob = _heaviest_blob(length >= 0.5 * peak, length)
+    return float(length[blob & (length >= 0.75 * peak)].mean())
+
+
+def _measure(frame: np.ndarray, strength: float) -> dict[str, np.ndarray] | None:
+    """One frame's measurements of the object (see the module docstring), None if not found."""
+    h, w, _ = frame.shape
+    chroma = _chroma(_difference(frame))
+    weight = np.clip(np.linalg.norm(chroma, axis=-1) / strength, 0.0, 1.0)
+    blob = _heaviest_blob(weight >= 0.5, weight)
+    if blob.sum() < MIN_PIXELS:
+        return None
+    weight = np.where(_dilate(blob, 1), weight, 0.0)
+    total = weight.sum()
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
+    cx, cy = (weight * xx).sum() / total, (weight * yy).sum() / total
+    z = (xx - cx) - 1j * (yy - cy)
+    radius = np.abs(z)
+    harmonics = [(weight * radius**2 * z).sum() / (weight * radius**3).sum()]
+    harmonics += [(weight * z**m).sum() / (weight * radius**m).sum() for m in range(2, HARMONICS + 1)]
+    spread = 2.0 * math.pi * (weight * radius**2).sum() / total**2
+    hue_x, hue_y = _HUE_AXES @ chroma[blob].sum(axis=0)
+    return {
+        "centroid": np.array([cx / w, cy / h]),
+        "area": np.array(total / (h * w)),
+        "harmonics": np.array(harmonics),
+        "descriptor": np.array([*np.abs(harmonics), spread]),
+        "hue": np.array(math.degrees(math.atan2(hue_y, hue_x))),
+        "region": _dilate(blob, BACKGROUND_GUARD),
+    }
+
+
+def track_object(frames: np.ndarray) -> Track:
+    """Track the object of ``frames[0]`` through ``frames`` ``(f, h, w, 3)`` uint8."""
+    _check_frames(frames, least=1)
+    _, h, w, _ = frames.shape
+    strength = _strength(frames[0])
+    measured = [None if strength is None else _measure(frame, strength) for frame in frames]
+    missing = {
+        "centroid": np.full(2, np.nan),
+        "area": np.array(np.nan),
+        "harmonics": np.full(HARMONICS, complex(np.nan, np.nan)),
+        "descriptor": np.full(HARMONICS + 1, np.nan),
+        "hue": np.array(np.nan),
+        "region": np.zeros((h, w), dtype=bool),
+    }
+    rows = [row if row is not None else missing for row in measured]
+    columns = {key: np.stack([row[key] for row in rows]) for key in missing}
+    return Track(found=np.array([row is not None for row in measured]), **columns)
+
+
+def _check_frames(frames: np.ndarray, least: int) -> None:
+    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(
+            f"frames must be a uint8 array of shape (f, h, w, 3), got {getattr(frames, 'dtype', type(frames).__name__)} "
+            f"{getattr(frames, 'shape', '')}"
+        )
+    if frames.shape[0] < least:
+        raise ValueError(f"need at least {least} frames to judge motion and smoothness, got {frames.shape[0]}")
+
+
+def _steps(track: Track) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Windowed steps: start and end frames, whether both ends are found, and the clip share of a step."""
+    count = len(track.found)
+    span = max(1, math.floor((count - 1) / WINDOW_DIVISOR + 0.5))
+    starts = np.arange(count - span)
+    ends = starts + span
+    return starts, ends, track.found[starts] & track.found[ends], span / (count - 1)
+
+
+def _translation_fidelity(track: Track, direction: tuple[float, float]) -> float:
+    starts, ends, valid, share = _steps(track)
+    moves = np.nan_to_num(track.centroid[ends] - track.centroid[starts])
+    along = moves @ np.array(direction)
+    aligned = along >= np.linalg.norm(moves, axis=1) * math.cos(math.radians(ANGLE_TOLERANCE))
+    return float((valid & aligned & (along >= MIN_TRAVEL * share)).mean())
+
+
+def _scaling_fidelity(track: Track, sign: float) -> float:
+    starts, ends, valid, share = _steps(track)
+    change = sign * np.nan_to_num(np.log(track.size[ends] / track.size[starts]))
+    return float((valid & (change >= math.log(MIN_SCALE) * share)).mean())
+
+
+def _fit_circle(points: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Least-squares (Kasa) circle through ``points`` ``(n, 2)``: ``(centre, radius)``, None if degenerate."""
+    if len(points) < 3:
+        return None
+    design = np.column_stack([points, np.ones(len(points))])
+    (d, e, f), *_ = np.linalg.lstsq(design, -(points**2).sum(axis=1), rcond=None)
+    centre = np.array([-d / 2, -e / 2])
+    squared = centre @ centre - f
+    return (centre, math.sqrt(squared)) if squared > 0 else None
+
+
+def _orbit_fidelity(track: Track) -> float:
+    circle = _fit_circle(track.centroid[track.found])
+    if circle is None or not ORBIT_RADIUS[0] <= circle[1] <= ORBIT_RADIUS[1]:
+        return 0.0
+    centre, radius = circle
+    offset = np.nan_to_num(track.centroid - centre)
+    phase = np.arctan2(-offset[:, 1], offset[:, 0])  # counter-clockwise on screen
+    on_circle = np.abs(np.linalg.norm(offset, axis=1) - radius) <= ORBIT_RADIUS_TOLERANCE * radius
+    starts, ends, valid, share = _steps(track)
+    progress = np.degrees((phase[ends] - phase[starts] + math.pi) % (2 * math.pi) - math.pi)
+    return float((valid & on_circle[starts] & on_circle[ends] & (progress >= MIN_SWEEP * share)).mean())
+
+
+def _rotation_fidelity(track: Track) -> float:
+    strength = np.abs(track.harmonics[0])
+    if not track.found[0] or strength.max() < MIN_ORDER_STRENGTH:
+        return 0.0
+    order = int(np.argmax(strength)) + 1
+    period = 2 * math.pi / order
+    turns = np.diff(np.angle(track.harmonics[:, order - 1]) / order)
+    turns = np.nan_to_num((turns + period / 2) % period - period / 2)
+    angle = np.degrees(np.concatenate([[0.0], np.cumsum(turns)]))
+    breaks = np.cumsum(np.concatenate([[0], ~(track.found[1:] & track.found[:-1])]))
+    starts, ends, valid, share = _steps(track)
+    unbroken = breaks[starts] == breaks[ends]
+    return float((valid & unbroken & (angle[ends] - angle[starts] >= MIN_TURN * share)).mean())
+
+
+def _bounce_fidelity(track: Track) -> float:
+    found = np.flatnonzero(track.found)
+    if len(found) < 4:
+        return 0.0
+    x, y = track.centroid[found, 0], track.centroid[found, 1]
+    fall = y - y[0]
+    rebound = np.array([y[i] - y[i + 1 :].min() for i in range(len(y) - 1)] + [0.0])
+    bottoms = np.flatnonzero((fall >= MIN_FALL) & (rebound >= MIN_REBOUND * fall))
+    if len(bottoms) == 0:
+        return 0.0
+    bottom = int(bottoms[0])
+    speeds = np.diff(y[: bottom + 1])
+    half = len(speeds) // 2
+    accelerated = half >= 1 and speeds[half:].mean() >= MIN_SPEED_UP * max(speeds[:half].mean(), 1e-9)
+    vertical = x.max() - x.min() <= MAX_DRIFT * fall[bottom]
+    return float(track.found.mean() * (1 + int(accelerated) + int(vertical)) / 3)
+
+
+def motion_fidelity(track: Track, motion: str) -> float:
+    """How well ``track`` (the video's frames) follows ``motion``; defined in :func:`score_video`."""
+    if motion in _TRANSLATIONS:
+        return _translation_fidelity(track, _TRANSLATIONS[motion])
+    if motion in ("grow", "shrink"):
+        return _scaling_fidelity(track, 1.0 if motion == "grow" else -1.0)
+    if motion == "orbit":
+        return _orbit_fidelity(track)
+    if motion == "rotate":
+        return _rotation_fidelity(track)
+    if motion == "bounce":
+        return _bounce_fidelity(track)
+    raise ValueError(f"unknown motion {motion!r}; choose one of {', '.join(MOTIONS)}")
+
+
+def content_preservation(track: Track) -> float:
+    """Share of frames 1.. whose object keeps frame 0's hue and shape; defined in :func:`score_video`."""
+    later = track.select(slice(1, None))
+    hue_change = np.abs((later.hue - track.hue[0] + 180.0) % 360.0 - 180.0)
+    shape_change = np.abs(later.descriptor - track.descriptor[0]).max(axis=1)
+    with np.errstate(invalid="ignore"):
+        kept = later.found & (hue_change <= HUE_TOLERANCE) & (shape_change <= SHAPE_TOLERANCE)
+    return float(kept.mean())
+
+
+def background_stability(frames: np.ndarray, track: Track) -> float:
+    """Mean share of frames 1..'s background pixels that keep frame 0's colour; defined in :func:`score_video`."""
+    reference = frames[0].astype(np.int16)
+    shares = []
+    for frame, region in zip(frames[1:], track.region[1:]):
+        background = ~(region | track.region[0])
+        change = np.abs(frame.astype(np.int16) - reference).max(axis=-1)
+        shares.append(float((change[background] <= BACKGROUND_TOLERANCE).mean()) if background.any() else 0.0)
+    return float(np.mean(shares))
+
+
+def temporal_smoothness(track: Track) -> float:
+    """One minus the mean jerk ratio of the object's path; defined in :func:`score_video`."""
+    path = np.column_stack([track.centroid, track.size])  # (f, 3): x, y, size
+    steps = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    jerk = np.linalg.norm(np.diff(path, n=3, axis=0), axis=1)
+    travel = steps[:-2] + steps[1:-1] + steps[2:]
+    ratio = np.minimum(1.0, jerk / (travel + SMOOTHNESS_EPSILON))
+    return float(1.0 - np.nan_to_num(ratio, nan=1.0).mean())
+
+
+def score_video(frames: np.ndarray, motion: str, first_frame: np.ndarray | None = None) -> dict[str, float]:
+    """Score one video ``(f, h, w, 3)`` uint8 (``f >= 4``) of ``motion``; every score is in ``[0, 1]``.
+
+    ``first_frame`` ``(h, w, 3)`` is the image the video was made from (default:
+    ``frames[0]``); it defines the object (hue, shape) and the background that later
+    frames are compared with. Motion thresholds are per clip: a windowed step from
+    frame ``i`` to ``i + k``, ``k = max(1, round((f - 1) / 6))``, needs ``k / (f - 1)``
+    of them, and fails unless the object is found at both ends.
+
+    - ``motion_fidelity``, the share of windowed steps that agree with the motion:
+        - ``move_*``, ``diagonal``: the centroid moves within ``ANGLE_TOLERANCE`` (35
+          degrees) of the direction, at least ``MIN_TRAVEL`` (0.1 image sides) along it
+          per clip (diagonal = down-right, in fractions of width and height);
+        - ``grow`` / ``shrink``: ``sqrt(area)`` grows / shrinks at least ``MIN_SCALE``
+          (1.25x) per clip;
+        - ``orbit``: about a circle fitted to all found centroids (0 unless its radius
+          is 0.05..1 image sides), the centroid turns counter-clockwise at least
+          ``MIN_SWEEP`` (90 degrees) per clip, both ends within 35% of the radius;
+        - ``rotate``: the orientation of the first frame's strongest harmonic ``c_m``
+          (0 if every ``|c_m| < 0.05``, as for a circle), unwrapped frame to frame
+          within ``+-180/m`` degrees, turns counter-clockwise at least ``MIN_TURN`` (45
+          degrees) per clip, with no lost frame inside the step. Faithful only below
+          ``180/m`` degrees per frame (m = 4 for squares, 3 for triangles and arrows);
+        - ``bounce`` (checks instead of steps): over the found frames, with ``y`` the
+          centroid's height (down positive), the bottom is the first frame at least
+          ``MIN_FALL`` (0.15 image sides) below the start from which the object later
+          rises by at least ``MIN_REBOUND`` (20%) of that fall. No bottom gives 0;
+          otherwise ``(1 + accelerated + vertical) / 3`` times the share of frames
+          found, where accelerated = the mean speed over the second half of the fall
+          is at least ``MIN_SPEED_UP`` (1.3x) that of the first half, and vertical =
+          the horizontal range is at most ``MAX_DRIFT`` (half) the fall.
+    - ``content_preservation``: the share of the video's frames whose object is found,
+      has a hue within ``HUE_TOLERANCE`` (10 degrees) of the first frame's and a shape
+      descriptor with no entry more than ``SHAPE_TOLERANCE`` (0.25) from the first
+      frame's. (frame 0 itself is not counted when it is the first frame.)
+    - ``background_stability``: the mean over the same frames of the share of pixels,
+      outside both the frame's and the first frame's object grown by 2 pixels, whose
+      largest channel change from the first frame is at most ``BACKGROUND_TOLERANCE``
+      (24 of 255).
+    - ``temporal_smoothness``: ``1 - mean`` over 4-frame windows of ``min(1, |third
+      difference of p| / (path length over the window + 0.03))``, with ``p = (x, y,
+      sqrt(area))`` in image sides: how far each position is from a
+      constant-acceleration prediction, relative to the distance moved. Straight and
+      circular paths, gravity and growth cost almost nothing (ground truth scores
+      0.9-1); each bounce impact costs about 3 windows (ground truth 0.65-0.8). A
+      window with a lost frame counts 1.
+    - ``object_found``: the share of the video's frames in which the object is found.
+    """
+    _check_frames(frames, least=4)
+    if motion not in MOTIONS:
+        raise ValueError(f"unknown motion {motion!r}; choose one of {', '.join(MOTIONS)}")
+    if first_frame is not None and first_frame.shape != frames.shape[1:]:
+        raise ValueError(f"first_frame is {first_frame.shape} but the video's frames are {frames.shape[1:]}")
+    judged = frames if first_frame is None else np.concatenate([first_frame[None], frames])
+    track = track_object(judged)  # frame 0 of `judged` is the first frame
+    video = track if first_frame is None else track.select(slice(1, None))
+    return {
+        "motion_fidelity": motion_fidelity(video, motion),
+        "content_preservation": content_preservation(track),
+        "background_stability": background_stability(judged, track),
+        "temporal_smoothness": temporal_smoothness(video),
+        "object_found": float(video.found.mean()),
+    }
+
+
+def summarise(scores: Iterable[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean, standard deviation and count of each score over many :func:`score_video` results."""
+    rows = list(scores)
+    if not rows:
+        raise ValueError("summarise needs the scores of at least one video, got none")
+    summary = {}
+    for name in rows[0]:
+        values = np.array([row[name] for row in rows], dtype=np.float64)
+        summary[name] = {"mean": float(values.mean()), "std": float(values.std()), "count": float(len(values))}
+    return summary
