@@ -188,7 +188,7 @@ class Trainer:
         path = self.output_dir / "motion.safetensors"
         if acc.is_main_process:
             save_motion(acc.unwrap_model(self.model), path, dtype=cfg.motion_dtype,
-                        extra_metadata={"prompt": self.video_set.prompt, "steps": str(step), "config": config_to_yaml(cfg),
+                        extra_metadata={"prompt": self.video_set.prompt, "base": cfg.base or "", "steps": str(step), "config": config_to_yaml(cfg),
                                         "num_frames": str(cfg.num_frames), "height": str(cfg.height), "width": str(cfg.width)})
             self.log(f"motion file written to {path}")
         acc.end_training()

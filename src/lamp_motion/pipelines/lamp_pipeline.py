@@ -1,0 +1,213 @@
+"""LAMP's video pipeline: a first frame in, the following frames with the learnt motion out.
+
+Frame 1 is the clean, encoded first frame at every denoising step, in both guidance
+branches; only frames 2..N are stepped by the scheduler. The initial noise of frames
+2..N shares a component (shared-noise sampling), AdaIN keeps the latents' statistics
+close to frame 1 in the later steps, and histogram matching does the same in pixels.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline
+from PIL import Image
+from tqdm.auto import tqdm
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from ..models import MotionOptions, VideoUNet, load_motion, read_motion_header
+from ..models.loading import BaseModel, load_base
+from .images import fit_image, image_to_tensor
+from .noise import shared_noise
+from .postprocess import AdaINSchedule, match_histograms
+
+OUTPUT_TYPES = ("np", "pil", "pt", "latent")
+
+
+@dataclass
+class LampOutput:
+    """``frames``: (b, f, h, w, 3) uint8 for "np"; b lists of f PIL images for "pil"; (b, 3, f, h, w) in [0, 1] for "pt".
+    ``latents``: the final (b, c, f, h/8, w/8) latents that were decoded. ``notes``: input adjustments made."""
+
+    frames: object
+    latents: torch.Tensor
+    notes: list[str]
+
+
+class LampPipeline(DiffusionPipeline):
+    """Text + first frame -> video, with a LAMP video UNet."""
+
+    model_cpu_offload_seq = "text_encoder->unet->vae"
+
+    def __init__(self, vae: AutoencoderKL, text_encoder: CLIPTextModel, tokenizer: CLIPTokenizer, unet: VideoUNet, scheduler):
+        super().__init__()
+        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+
+    @classmethod
+    def from_base(cls, base: BaseModel, motion: str | None = None, options: MotionOptions | None = None,
+                  allow_other_base: bool = False) -> "LampPipeline":
+        """Inflate ``base`` (in place) and load a motion file onto it; DDIM sampler on the base's schedule."""
+        if motion is not None:
+            options = read_motion_header(motion).options
+        video = VideoUNet.inflate(base.unet, options)
+        if motion is not None:
+            load_motion(video, motion, allow_other_base=allow_other_base)
+        return cls(base.vae, base.text_encoder, base.tokenizer, video.eval(), base.ddim_scheduler())
+
+    @classmethod
+    def from_motion(cls, motion: str, base: str | None = None, dtype: torch.dtype = torch.float32,
+                    allow_other_base: bool = False) -> "LampPipeline":
+        """Load the base a motion file was trained on (or ``base``) and the motion onto it."""
+        header = read_motion_header(motion)
+        source = base if base is not None else (header.metadata.get("base") or None)
+        return cls.from_base(load_base(source, dtype=dtype), motion, allow_other_base=allow_other_base)
+
+    # ---- pieces ----------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
+        ids = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
+                             truncation=True, return_tensors="pt").input_ids
+        return self.text_encoder(ids.to(self.device))[0]
+
+    @torch.no_grad()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """(n, 3, h, w) pixels in [-1, 1] -> scaled latents (n, c, h/8, w/8), the distribution's mean."""
+        latents = self.vae.encode(images.to(self.device, self.vae.dtype)).latent_dist.mean
+        return latents * self.vae.config.scaling_factor
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor, chunk: int = 8) -> np.ndarray:
+        """(b, c, f, h, w) latents -> (b, f, H, W, 3) uint8 frames, decoding ``chunk`` frames at a time."""
+        b, _, f, _, _ = latents.shape
+        flat = latents.permute(0, 2, 1, 3, 4).flatten(0, 1) / self.vae.config.scaling_factor  # ((b f), c, h, w)
+        pixels = torch.cat([self.vae.decode(part.to(self.vae.dtype)).sample.float() for part in flat.split(chunk)])
+        pixels = ((pixels.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # ((b f), 3, H, W)
+        return pixels.permute(0, 2, 3, 1).reshape(b, f, *pixels.shape[2:], 3).cpu().numpy()
+
+    def prepare_first_frame(self, first_frame, height: int, width: int, notes: list[str]) -> torch.Tensor:
+        """A PIL image (resized/cropped with a note) or latents (1|b, c, h/8, w/8) -> latents (n, c, h/8, w/8)."""
+        latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if isinstance(first_frame, Image.Image):
+            image, note = fit_image(first_frame.convert("RGB"), height, width)
+            if note:
+                notes.append(f"first frame {note}")
+            return self.encode_images(image_to_tensor(image))
+        if torch.is_tensor(first_frame):
+            latent = first_frame if first_frame.ndim == 4 else first_frame[None]
+            channels = self.unet.config.in_channels
+            if latent.shape[1] != channels or tuple(latent.shape[2:]) != latent_size:
+                raise ValueError(f"first-frame latents have shape {tuple(latent.shape)}; expected (n, {channels}, {latent_size[0]}, {latent_size[1]}) for {height}x{width}")
+            return latent.to(self.device, torch.float32)
+        raise ValueError(f"first_frame must be a PIL image or a latent tensor, got {type(first_frame).__name__}; load a file with lamp_motion.pipelines.images.load_image")
+
+    def _step_kwargs(self, generator, eta: float) -> dict:
+        accepted = set(inspect.signature(self.scheduler.step).parameters)
+        kwargs = {}
+        if "eta" in accepted:
+            kwargs["eta"] = eta
+        if "generator" in accepted:
+            kwargs["generator"] = generator
+        return kwargs
+
+    @staticmethod
+    def check_inputs(num_frames: int, height: int, width: int, num_inference_steps: int, guidance_scale: float,
+                     shared_noise_alpha: float, output_type: str) -> None:
+        for name, value in (("height", height), ("width", width)):
+            if value <= 0 or value % 8:
+                raise ValueError(f"{name}={value} must be a positive multiple of 8; try {max(8, round(value / 8) * 8)}")
+        if num_frames < 2:
+            raise ValueError(f"num_frames={num_frames}: a video needs at least 2 frames (frame 1 is the given first frame)")
+        if num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps={num_inference_steps} must be at least 1")
+        if guidance_scale < 0:
+            raise ValueError(f"guidance_scale={guidance_scale} must be >= 0 (1 or less turns guidance off)")
+        if not 0 <= shared_noise_alpha <= 1:
+            raise ValueError(f"shared_noise={shared_noise_alpha} must be in [0, 1] (the paper uses 0.2)")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type={output_type!r}; use one of {OUTPUT_TYPES}")
+
+    # ---- generation ------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(self, prompt: str | list[str], first_frame, num_frames: int = 16, height: int = 320, width: int = 512,
+                 num_inference_steps: int = 50, guidance_scale: float = 12.5, negative_prompt: str | list[str] | None = None,
+                 generator: torch.Generator | int | None = None, shared_noise_alpha: float = 0.2,
+                 adain: AdaINSchedule | bool = True, histogram_matching: bool = True, latents: torch.Tensor | None = None,
+                 eta: float = 0.0, output_type: str = "np", decode_chunk: int = 8, progress: bool = True) -> LampOutput:
+        """Generate videos.
+
+        prompt: one prompt, or one per video. first_frame: a PIL image, or latents
+        (1 or b, c, h/8, w/8). generator: a torch.Generator or an int seed.
+        shared_noise_alpha: weight of the shared noise (0 = independent frames).
+        adain: True (default schedule), False, or an AdaINSchedule. latents: initial
+        latents (b, c, f, h/8, w/8) instead of fresh noise (e.g. from DDIM inversion);
+        frame 1 is replaced by the first frame and no shared noise is applied to them.
+        """
+        # 1. Check inputs.
+        self.check_inputs(num_frames, height, width, num_inference_steps, guidance_scale, shared_noise_alpha, output_type)
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        batch = len(prompts)
+        negatives = [negative_prompt or ""] * batch if not isinstance(negative_prompt, list) else negative_prompt
+        if len(negatives) != batch:
+            raise ValueError(f"{len(negatives)} negative prompts for {batch} prompts")
+        if isinstance(generator, int):
+            generator = torch.Generator().manual_seed(generator)
+        schedule = AdaINSchedule() if adain is True else (adain or None)
+        notes: list[str] = []
+
+        # 2. Text: conditional (and unconditional for guidance) embeddings, one call.
+        guided = guidance_scale > 1.0
+        text = self.encode_prompt(negatives + prompts if guided else prompts).to(self.unet.dtype)
+
+        # 3. The clean first-frame latent z1, one per video.
+        z1 = self.prepare_first_frame(first_frame, height, width, notes)
+        if z1.shape[0] not in (1, batch):
+            raise ValueError(f"{z1.shape[0]} first frames for {batch} prompts; give one, or one per prompt")
+        z1 = z1.expand(batch, -1, -1, -1)[:, :, None]  # (b, c, 1, h, w)
+
+        # 4. Initial latents: (shared) noise for frames 2..N, scaled for the scheduler.
+        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+        shape = (batch, z1.shape[1], num_frames, *z1.shape[3:])
+        if latents is None:
+            noise = torch.randn(shape, generator=generator, dtype=torch.float32)
+            latents = shared_noise(noise, shared_noise_alpha).to(self.device) * self.scheduler.init_noise_sigma
+        elif tuple(latents.shape) != shape:
+            raise ValueError(f"latents have shape {tuple(latents.shape)}; expected {shape}")
+        latents = latents.to(self.device, torch.float32).clone()
+        latents[:, :, :1] = z1
+
+        # 5. Denoise frames 2..N; frame 1 stays z1 in both guidance branches.
+        step_kwargs = self._step_kwargs(generator, eta)
+        timesteps = self.scheduler.timesteps
+        for i, t in enumerate(tqdm(timesteps, desc="denoising", disable=not progress, leave=False)):
+            model_in = torch.cat([latents] * 2) if guided else latents
+            model_in = self.scheduler.scale_model_input(model_in, t)
+            model_in[:, :, :1] = z1.repeat(model_in.shape[0] // batch, 1, 1, 1, 1)
+            prediction = self.unet(model_in.to(self.unet.dtype), t, text).float()
+            if guided:
+                uncond, cond = prediction.chunk(2)
+                prediction = uncond + guidance_scale * (cond - uncond)
+            stepped = self.scheduler.step(prediction[:, :, 1:], t, latents[:, :, 1:], **step_kwargs).prev_sample
+            latents = torch.cat([z1, stepped], dim=2)
+            if schedule is not None:
+                latents = schedule.apply_step(latents, i, len(timesteps))
+        if schedule is not None:
+            latents = schedule.apply_final(latents)
+        latents[:, :, :1] = z1  # exact, whatever the matching did
+
+        # 6. Decode in chunks, then histogram-match every frame to frame 1.
+        if output_type == "latent":
+            return LampOutput(frames=latents, latents=latents, notes=notes)
+        frames = self.decode_latents(latents, chunk=decode_chunk)  # (b, f, H, W, 3)
+        if histogram_matching:
+            frames = np.stack([match_histograms(video, video[0]) for video in frames])
+        if output_type == "pil":
+            out = [[Image.fromarray(frame) for frame in video] for video in frames]
+        elif output_type == "pt":
+            out = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float() / 255.0
+        else:
+            out = frames
+        return LampOutput(frames=out, latents=latents, notes=notes)
