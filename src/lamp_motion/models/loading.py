@@ -67,7 +67,7 @@ def _default_source() -> str:
     return str(base_model_path())
 
 
-def _classify(source: str) -> tuple[str, Path | str]:
+def classify_source(source: str) -> tuple[str, Path | str]:
     """("folder" | "unet_folder" | "single_file" | "hub", location) or a BaseModelError."""
     path = Path(source).expanduser()
     if path.is_file():
@@ -88,7 +88,7 @@ def _classify(source: str) -> tuple[str, Path | str]:
     raise BaseModelError(f"base model {source!r} not found: no such file or folder, and not a hub id (owner/name)")
 
 
-def _from_hub(loader, source: str, **kwargs):
+def load_from_hub(loader, source: str, **kwargs):
     """Load from the hub cache; go online only when offline mode is off."""
     try:
         return loader(source, local_files_only=True, **kwargs)
@@ -104,13 +104,13 @@ def _from_hub(loader, source: str, **kwargs):
 def load_base_unet(source: str | None = None, dtype: torch.dtype = torch.float32, config: str | None = None) -> UNet2DConditionModel:
     """Load only the UNet of an SD 1.x base and check it is one."""
     source = _default_source() if source is None else str(source)
-    kind, where = _classify(source)
+    kind, where = classify_source(source)
     try:
         if kind == "single_file":
             unet = UNet2DConditionModel.from_single_file(str(where), config=config or SD15_CONFIG, subfolder="unet",
                                                          torch_dtype=dtype, local_files_only=_offline() or Path(config or "").is_dir())
         elif kind == "hub":
-            unet = _from_hub(UNet2DConditionModel.from_pretrained, source, subfolder="unet", torch_dtype=dtype)
+            unet = load_from_hub(UNet2DConditionModel.from_pretrained, source, subfolder="unet", torch_dtype=dtype)
         else:
             unet = UNet2DConditionModel.from_pretrained(str(where), subfolder="unet" if kind == "folder" else None, torch_dtype=dtype)
     except BaseModelError:
@@ -124,7 +124,7 @@ def load_base_unet(source: str | None = None, dtype: torch.dtype = torch.float32
 def load_base(source: str | None = None, dtype: torch.dtype = torch.float32, config: str | None = None) -> BaseModel:
     """Load the UNet, VAE, text encoder, tokenizer and scheduler config of an SD 1.x base."""
     source = _default_source() if source is None else str(source)
-    kind, where = _classify(source)
+    kind, where = classify_source(source)
     if kind == "unet_folder":
         raise BaseModelError(f"{where} holds a UNet alone; a full base needs the whole diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)")
     try:
@@ -132,7 +132,7 @@ def load_base(source: str | None = None, dtype: torch.dtype = torch.float32, con
             pipe = StableDiffusionPipeline.from_single_file(str(where), config=config or SD15_CONFIG, torch_dtype=dtype,
                                                             local_files_only=_offline() or Path(config or "").is_dir())
         elif kind == "hub":
-            pipe = _from_hub(StableDiffusionPipeline.from_pretrained, source, torch_dtype=dtype, safety_checker=None)
+            pipe = load_from_hub(StableDiffusionPipeline.from_pretrained, source, torch_dtype=dtype, safety_checker=None)
         else:
             pipe = StableDiffusionPipeline.from_pretrained(str(where), torch_dtype=dtype, safety_checker=None)
     except BaseModelError:
