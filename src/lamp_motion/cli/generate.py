@@ -39,6 +39,7 @@ def add_parser(subparsers) -> None:
     source.add_argument("--image", default=None, help="first frame from this image (real-image animation)")
     source.add_argument("--t2i", default=None, metavar="MODEL",
                         help="first frame from a diffusers text-to-image model (hub id or folder), e.g. stabilityai/stable-diffusion-xl-base-1.0")
+    parser.add_argument("--image-prompt", default=None, help="prompt of the first-frame model (default: --prompt)")
     parser.add_argument("--t2i-steps", type=int, default=30, help="steps of the first-frame model")
     parser.add_argument("--t2i-guidance", type=float, default=7.0, help="guidance of the first-frame model")
     parser.add_argument("--frames", type=int, default=None, help="frames per video (default: the motion's window; more chains windows)")
@@ -87,7 +88,7 @@ def generate(args: argparse.Namespace) -> int:
         raise ValueError(f"--num-videos={args.num_videos} must be at least 1")
     device, dtype = resolve_device(args.device, args.dtype)
     seeds = [args.seed + i for i in range(args.num_videos)]
-    prompts = [args.prompt] * len(seeds)
+    prompts = [args.image_prompt or args.prompt] * len(seeds)
     image = load_image(args.image) if args.image else None  # fail on a bad image before loading any model
 
     # 1. First frames: the user's image, a T2I model (released before the video stage), or the base.
@@ -107,7 +108,8 @@ def generate(args: argparse.Namespace) -> int:
     pipe = LampPipeline.from_base(base, args.motion, allow_other_base=args.allow_other_base).to(device)
     out_dir = Path(args.out)
     settings = dict(prompt=args.prompt, motion=str(args.motion), motion_prompt=header.prompt, base=base.source,
-                    first_frame=source, height=height, width=width, frames=frames, window=window, overlap=args.overlap,
+                    first_frame=source, image_prompt=None if image is not None else prompts[0],
+                    height=height, width=width, frames=frames, window=window, overlap=args.overlap,
                     steps=args.steps, guidance=args.guidance, negative_prompt=args.negative_prompt,
                     shared_noise=args.shared_noise, adain=not args.no_adain,
                     histogram_matching=not args.no_histogram_matching, device=str(device), dtype=str(dtype))
