@@ -128,3 +128,19 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         load_config(TrainConfig, None, ["steps=many"])
     config = load_config(TrainConfig, None, ["steps=7", "flip=false", "validation_prompts=[a, b]"])
     assert (config.steps, config.flip, config.validation_prompts) == (7, False, ["a", "b"])
+
+
+def test_validation_videos_are_written(motion_folder, tiny_sd_folder, tmp_path):
+    from lamp_motion.video_io import read_video
+
+    image = tmp_path / "first.png"
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), (200, 20, 20)).save(image)
+    config = tiny_config(motion_folder, tiny_sd_folder, tmp_path / "out", steps=2, validate_every=2,
+                         validation_images=[str(image)], validation_prompts=["a red circle"], validation_steps=2)
+    train(config)
+    written = sorted((tmp_path / "out" / "validation" / "step-000002").glob("*.mp4"))
+    assert [p.name for p in written] == ["00-moves-right.mp4", "01-a-red-circle.mp4"]
+    frames, _ = read_video(written[0])
+    assert frames.shape == (4, 32, 32, 3)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from diffusers.optimization import get_scheduler
@@ -26,6 +27,11 @@ from ..config_io import config_to_yaml
 from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_videos
 from ..models import VideoUNet, save_motion
 from ..models.loading import BaseModel, load_base
+from ..pipelines.first_frame import first_frames_from_base
+from ..pipelines.images import load_image
+from ..pipelines.lamp_pipeline import LampPipeline
+from ..pipelines.outputs import slug
+from ..video_io import write_video
 from .checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from .config import TrainConfig
 
@@ -108,6 +114,7 @@ class Trainer:
         base = load_base(cfg.base, config=cfg.base_config)
         self.base = base
         self.scheduler = base.noise_scheduler()
+        self.validation = self._validation_cases() if cfg.validate_every > 0 else []
         set_seed(cfg.seed)  # the temporal attention's q/k/v start random: same seed, same start
         self.video = VideoUNet.inflate(base.unet, cfg.motion_options())
         count = self.video.freeze_base()
@@ -176,6 +183,8 @@ class Trainer:
                 progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
                 if acc.log_with and step % max(1, cfg.log_every) == 0:
                     acc.log({"loss": loss, "lr": lr}, step=step)
+                if self.validation and step % cfg.validate_every == 0:
+                    self._validate(step)
                 if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or self._stop_requested:
                     last_good = self._checkpoint(step, resolved)
                 if self._stop_requested:
@@ -224,6 +233,38 @@ class Trainer:
                                    self.lr_scheduler, resolved, self.config.keep_checkpoints)
         acc.wait_for_everyone()
         return path or self.output_dir / "checkpoints" / f"step-{step:06d}"
+
+    def _validation_cases(self) -> list[tuple[str, Image.Image]]:
+        """(prompt, first frame) pairs: images with the motion prompt, prompts with base-model first frames.
+
+        Runs before inflation, while the base UNet is still the plain text-to-image model."""
+        cfg = self.config
+        cases = [(self.video_set.prompt, load_image(path)) for path in cfg.validation_images]
+        if cfg.validation_prompts and self.accelerator.is_main_process:
+            seeds = [cfg.seed + i for i in range(len(cfg.validation_prompts))]
+            images = first_frames_from_base(self.base, cfg.validation_prompts, seeds, cfg.height, cfg.width,
+                                            self.accelerator.device, steps=cfg.validation_steps)
+            cases += list(zip(cfg.validation_prompts, images))
+        return cases
+
+    @torch.no_grad()
+    def _validate(self, step: int) -> None:
+        """Write a validation video per case to output_dir/validation/step-N/ (main process)."""
+        acc, cfg = self.accelerator, self.config
+        if acc.is_main_process:
+            video = acc.unwrap_model(self.model)
+            video.eval()
+            pipe = LampPipeline(self.base.vae, self.base.text_encoder, self.base.tokenizer, video, self.base.ddim_scheduler())
+            folder = self.output_dir / "validation" / f"step-{step:06d}"
+            for index, (prompt, image) in enumerate(self.validation):
+                with acc.autocast():
+                    out = pipe(prompt, image, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width,
+                               num_inference_steps=cfg.validation_steps, guidance_scale=cfg.validation_guidance,
+                               generator=cfg.seed, progress=False)
+                write_video(folder / f"{index:02d}-{slug(prompt)}.mp4", out.frames[0], fps=8)
+            video.train()
+            self.log(f"validation videos written to {folder}")
+        acc.wait_for_everyone()
 
     def _on_sigint(self, signum, frame) -> None:
         if self._stop_requested:
