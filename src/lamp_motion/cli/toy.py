@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
     making.add_argument("out_dir", type=Path, metavar="DIR", help="a new or empty folder for the set")
     making.add_argument("--videos", type=int, default=12, metavar="N", help="number of videos (default: %(default)s)")
     making.add_argument("--frames", type=int, default=24, metavar="F", help="frames per video (default: %(default)s)")
-    making.add_argument("--size", type=int, default=32, metavar="S", help="frame height and width in pixels (default: %(default)s)")
+    making.add_argument("--size", type=int, default=32, metavar="S",
+                        help="frame height and width in pixels (default: %(default)s)")
     making.add_argument("--seed", type=int, default=0, metavar="K", help="random seed (default: %(default)s)")
     making.add_argument("--shapes", type=_names, default=None, metavar="A,B",
                         help="comma-separated shapes to use (default: all the motion can show)")

@@ -153,7 +153,8 @@ def _rotate_move(start: Scene, params: Mapping[str, float], t: float) -> Scene:
 
 def _rotate_place(rng: np.random.Generator) -> Placement:
     size = _uniform(rng, 0.36, 0.48)
-    return {"x": _inside(rng, size / 2), "y": _inside(rng, size / 2), "size": size}, {"degrees": _uniform(rng, 120.0, 270.0)}
+    geometry = {"x": _inside(rng, size / 2), "y": _inside(rng, size / 2), "size": size}
+    return geometry, {"degrees": _uniform(rng, 120.0, 270.0)}
 
 
 # Bounce: dropped from rest, hits the floor (the bottom edge less the margin) at time

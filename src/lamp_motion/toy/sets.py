@@ -108,7 +108,9 @@ def make_set(
     ``out_dir`` must be new or empty, so that a set never mixes with old videos.
     """
     if num_frames < 2 or min(height, width) < 8:
-        raise ValueError(f"a set needs at least 2 frames of at least 8x8 pixels, got {num_frames} frames of {height}x{width}")
+        raise ValueError(
+            f"a set needs at least 2 frames of at least 8x8 pixels, got {num_frames} frames of {height}x{width}"
+        )
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} already exists and is not an empty folder; choose a new folder for the set")
