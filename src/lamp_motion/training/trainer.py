@@ -9,6 +9,7 @@ Only the trainable set (added layers + ``attn1.to_q``) changes.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import warnings
 from dataclasses import asdict
@@ -99,6 +100,12 @@ class Trainer:
         self.accelerator = Accelerator(mixed_precision=mixed, gradient_accumulation_steps=config.gradient_accumulation,
                                        log_with="tensorboard" if use_tb else None,
                                        project_dir=str(self.output_dir / "logs"))
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+        if launched > self.accelerator.num_processes:
+            raise TrainingError(
+                f"launched as {launched} processes, but accelerate runs each one alone: they would train separately "
+                f"and overwrite each other in {self.output_dir}. Without CUDA GPUs, launch with "
+                f"ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes {launched} ...")
         self.weight_dtype = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[mixed]
         self._stop_requested = False
 
