@@ -1,4 +1,4 @@
-"""``lamp eval INPUT... [--clip MODEL] [--out DIR]``: CLIP scores of generated videos.
+"""``lamp eval INPUT... [--clip MODEL | --no-clip] [--out DIR]``: CLIP scores (and toy metrics) of generated videos.
 
 Inputs, in any mix:
 
@@ -12,6 +12,16 @@ Inputs, in any mix:
 * a folder: searched recursively for generate JSON files and for videos; a video
   that a generate JSON lists is scored once, through that JSON.
 
+Videos whose prompt is a toy caption with a toy motion ("a red circle moves right"),
+or that were made with a motion trained on a toy motion's prompt, also get the toy
+world's motion metrics (:mod:`lamp_motion.metrics.toy_eval`); ``--no-clip`` scores
+only those, without any CLIP model.
+
+``lamp eval --suite --motion FILE [--motion FILE ...]`` runs the paper's protocol
+instead: for each motion its evaluation prompts (the paper's six for its eight
+motions, else from ``--prompts FILE``), one video per prompt and seed made by the
+code of ``lamp generate``, scored as above, with a table next to the paper's Table 1.
+
 Writes ``eval.json`` and ``eval.md`` into ``--out`` and prints the markdown tables.
 """
 
@@ -21,10 +31,16 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..video_io import VIDEO_SUFFIXES, read_video
+from ._errors import run_with_user_errors
+from .generate import DTYPES
+
+if TYPE_CHECKING:
+    from ..metrics.clip_metrics import ClipScorer
 
 UNSPECIFIED_MOTION = "unspecified"  # motion label of videos whose JSON names none
 _PREFERRED_FORMATS = ("mp4", "gif")
@@ -41,43 +57,196 @@ class VideoEntry:
     path: Path
     prompt: str
     motion: str
+    toy_motion: str | None = None  # the toy motion the video shows, when it comes from one
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "eval", help="CLIP alignment, consistency and diversity of generated videos",
+        "eval", help="CLIP alignment, consistency and diversity of generated videos; the paper's protocol with --suite",
         description="Score videos with CLIP as in the LAMP paper (Table 1): text alignment and frame consistency "
                     "(higher is better), diversity across videos (lower is more diverse); per video, per motion "
-                    "and overall.")
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                    "and overall. Videos of a toy motion also get the toy world's motion metrics. With --suite, "
+                    "generate the paper's evaluation videos for your motion files first.")
+    parser.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
                         help="a JSON file written by `lamp generate`, a video file (.mp4, .gif) with such a JSON "
-                             "beside it, or a folder of them")
+                             "beside it, or a folder of them (none with --suite)")
     parser.add_argument("--clip", default=None, metavar="MODEL",
                         help="CLIP model: a hub id or a local folder (default: openai/clip-vit-large-patch14)")
+    parser.add_argument("--no-clip", action="store_true",
+                        help="no CLIP scores: only the toy world's motion metrics, for videos of toy motions")
     parser.add_argument("--out", type=Path, default=Path("eval"), metavar="DIR",
-                        help="folder for eval.json and eval.md (default: %(default)s)")
+                        help="folder for eval.json and eval.md, and the suite's videos (default: %(default)s)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    suite = parser.add_argument_group(
+        "suite", "--suite: make the paper's evaluation videos (its prompts per motion, fixed seeds) with `lamp "
+                 "generate`'s code, score them, and compare with the paper's Table 1. Generation options left out "
+                 "take `lamp generate`'s defaults.")
+    suite.add_argument("--suite", action="store_true", help="run the paper's evaluation protocol")
+    suite.add_argument("--motion", action="append", default=None, metavar="FILE",
+                       help="a motion file to evaluate (repeat for several)")
+    suite.add_argument("--prompts", default=None, metavar="FILE",
+                       help="YAML of evaluation prompts for motions that are not the paper's: "
+                            "motion: [prompt, ...] (matched to a motion file's prompt, file or folder name)")
+    suite.add_argument("--seed", type=int, default=None, help="first seed of every prompt (default: 0)")
+    suite.add_argument("--num-videos", type=int, default=None,
+                       help="videos per prompt, with seeds seed, seed+1, ... (default: 1, as in the paper)")
+    suite.add_argument("--t2i", default=None, metavar="MODEL",
+                       help="first frames from this diffusers text-to-image model (the paper: SD-XL); default: the base")
+    suite.add_argument("--t2i-steps", type=int, default=None, help="steps of the first-frame model")
+    suite.add_argument("--t2i-guidance", type=float, default=None, help="guidance of the first-frame model")
+    suite.add_argument("--steps", type=int, default=None, help="DDIM steps of the video model")
+    suite.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    suite.add_argument("--shared-noise", type=float, default=None, help="shared-noise weight alpha")
+    suite.add_argument("--height", type=int, default=None, help="video height (default: the motion's training size)")
+    suite.add_argument("--width", type=int, default=None, help="video width (default: the motion's training size)")
+    suite.add_argument("--frames", type=int, default=None, help="frames per video (default: the motion's window)")
+    suite.add_argument("--base", default=None, help="base model (default: the one each motion was trained on)")
+    suite.add_argument("--dtype", default=None, choices=DTYPES, help="weights dtype of generation (default: auto)")
     parser.set_defaults(func=run)
 
 
+# Suite options -> the `lamp generate` options they are passed on as.
+_GENERATE_OPTIONS = {"t2i": "--t2i", "t2i_steps": "--t2i-steps", "t2i_guidance": "--t2i-guidance", "steps": "--steps",
+                     "guidance": "--guidance", "shared_noise": "--shared-noise", "height": "--height",
+                     "width": "--width", "frames": "--frames", "base": "--base", "dtype": "--dtype"}
+_SUITE_ONLY = ("motion", "prompts", "seed", "num_videos", *_GENERATE_OPTIONS)
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..metrics.clip_metrics import DEFAULT_CLIP_MODEL, ClipModelError, ClipScorer, report_to_markdown
+    return run_with_user_errors(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..metrics.clip_metrics import ClipModelError
 
     try:
-        entries = collect_videos(args.inputs)
-        scorer = ClipScorer.from_pretrained(args.clip or DEFAULT_CLIP_MODEL, device=args.device)
-        videos = [(read_video(entry.path)[0], entry.prompt, entry.motion) for entry in entries]
-        report = scorer.evaluate(videos, names=[str(entry.path) for entry in entries])
-    except (ClipModelError, ValueError) as error:  # EvalInputError and VideoReadError are ValueErrors
+        return run_suite(args) if args.suite else run_inputs(args)
+    except ClipModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    markdown = report_to_markdown(report)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "eval.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (args.out / "eval.md").write_text(markdown, encoding="utf-8")
-    print(markdown)
-    print(f"wrote {args.out / 'eval.json'} and {args.out / 'eval.md'}")
+
+
+def run_inputs(args: argparse.Namespace) -> int:
+    """Score the videos the inputs name."""
+    given = [f"--{name.replace('_', '-')}" for name in _SUITE_ONLY if getattr(args, name) is not None]
+    if given:
+        raise EvalInputError(f"{', '.join(given)}: suite option(s), used only with --suite")
+    if not args.inputs:
+        raise EvalInputError("give the videos to score (INPUT: generate JSON files, videos or folders), or --suite")
+    entries = collect_videos(args.inputs)
+    if args.no_clip and not any(entry.toy_motion for entry in entries):
+        raise EvalInputError(f"--no-clip leaves nothing to score: none of the {len(entries)} video(s) comes from a toy "
+                             f"motion (a prompt like \"a red circle moves right\"); leave out --no-clip for CLIP scores")
+    report = evaluate_entries(entries, _scorer(args))
+    _write(args.out, report, report_markdown(report))
     return 0
+
+
+def run_suite(args: argparse.Namespace) -> int:
+    """Generate the evaluation videos of each motion with fixed seeds, score them, and compare with Table 1."""
+    from ..metrics import paper
+    from ..metrics.suite import resolve_motions, suite_to_markdown
+    from ..metrics.toy_eval import toy_motion_for
+    from ..models import read_motion_header
+    from ..pipelines.outputs import slug
+    from .generate import generate_videos
+
+    if args.inputs:
+        raise EvalInputError(f"--suite makes its own videos; leave out the INPUT(s) {', '.join(map(str, args.inputs))}")
+    if not args.motion:
+        raise EvalInputError("--suite needs the motion files to evaluate: --motion FILE [--motion FILE ...]")
+    seed, num_videos = args.seed if args.seed is not None else 0, args.num_videos if args.num_videos is not None else 1
+    if num_videos < 1:
+        raise EvalInputError(f"--num-videos={num_videos} must be at least 1")
+    seeds = [seed + i for i in range(num_videos)]
+    motions = resolve_motions(args.motion, args.prompts)
+    for motion in motions:
+        names = [slug(p.prompt) for p in motion.prompts.prompts]
+        clash = next((p.prompt for p, name in zip(motion.prompts.prompts, names) if names.count(name) > 1), None)
+        if clash is not None:
+            raise EvalInputError(f"motion {motion.name!r}: prompts such as {clash!r} share the file name {slug(clash)!r}; "
+                                 f"make their first 40 letters differ")
+    if args.no_clip and not any(toy_motion_for(p.prompt, read_motion_header(m.path).prompt)
+                                for m in motions for p in m.prompts.prompts):
+        raise EvalInputError("--no-clip leaves nothing to score: no motion of the suite is a toy motion")
+    scorer = _scorer(args)  # load (or fail) before the long generation
+
+    entries = []
+    for motion in motions:
+        print(f"motion {motion.name}: {motion.path}, {len(motion.prompts.prompts)} prompts x {len(seeds)} seed(s)")
+        jobs = [(p.prompt, p.image_prompt, s) for p in motion.prompts.prompts for s in seeds]
+        for record in generate_videos(_generate_args(args, motion.path, args.out / "videos" / motion.name), jobs):
+            entries.append(replace(_entry_from_record(record, _read_record(record)), motion=motion.name))
+    report = evaluate_entries(entries, scorer)
+    options = {name: getattr(args, name) for name in _GENERATE_OPTIONS if getattr(args, name) is not None}
+    report["suite"] = {
+        "motions": [{"name": m.name, "motion_file": str(m.path), "prompts_from": m.prompts.source,
+                     "prompts": [vars(p) for p in m.prompts.prompts]} for m in motions],
+        "seeds": seeds, "generate_options": options, "paper_table_1": paper.TABLE_1}
+    settings = (f"seeds {', '.join(map(str, seeds))} per prompt; first frames from {args.t2i or 'the base model'}; "
+                + (", ".join(f"{name} {value}" for name, value in options.items() if name != "t2i") or "`lamp generate` defaults"))
+    markdown = report_markdown(report, per_motion=scorer is None)
+    if scorer is not None:  # the suite's table replaces the per-motion one
+        markdown = suite_to_markdown(report, motions, settings) + "\n" + markdown
+    _write(args.out, report, markdown)
+    return 0
+
+
+def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = None) -> dict:
+    """CLIP scores (when given a ``scorer``) and toy metrics (for toy videos) of ``entries``, as a JSON-ready dict."""
+    from ..metrics.toy_eval import toy_report
+
+    names = [str(entry.path) for entry in entries]
+    frames = [read_video(entry.path)[0] for entry in entries]
+    report = {}
+    if scorer is not None:
+        report.update(scorer.evaluate([(f, e.prompt, e.motion) for f, e in zip(frames, entries)], names=names))
+    toy = [i for i, entry in enumerate(entries) if entry.toy_motion]
+    if toy:
+        report["toy"] = toy_report([(frames[i], entries[i].prompt, entries[i].toy_motion) for i in toy], [names[i] for i in toy])
+    return report
+
+
+def report_markdown(report: dict, per_motion: bool = True) -> str:
+    """The CLIP tables (when scored; the per-motion one unless not ``per_motion``) and the toy tables (for toy videos)."""
+    from ..metrics.clip_metrics import report_to_markdown
+    from ..metrics.toy_eval import toy_report_to_markdown
+
+    parts = [report_to_markdown(report, per_motion)] if "clip_model" in report else []
+    if "toy" in report:
+        parts.append(toy_report_to_markdown(report["toy"]))
+    return "\n".join(parts)
+
+
+def _scorer(args: argparse.Namespace) -> ClipScorer | None:
+    from ..metrics.clip_metrics import DEFAULT_CLIP_MODEL, ClipScorer
+
+    if args.no_clip:
+        if args.clip is not None:
+            raise EvalInputError("--clip and --no-clip contradict each other; give one")
+        return None
+    return ClipScorer.from_pretrained(args.clip or DEFAULT_CLIP_MODEL, device=args.device)
+
+
+def _generate_args(args: argparse.Namespace, motion: Path, out: Path) -> argparse.Namespace:
+    """A parsed `lamp generate` command line for ``motion`` with the suite's options (prompts and seeds come per job)."""
+    from . import generate
+
+    parser = argparse.ArgumentParser(prog="lamp")
+    generate.add_parser(parser.add_subparsers())
+    argv = ["generate", "--motion", str(motion), "--prompt", "(per job)", "--out", str(out), "--device", args.device or "auto"]
+    for name, option in _GENERATE_OPTIONS.items():
+        if getattr(args, name) is not None:
+            argv += [option, str(getattr(args, name))]
+    return parser.parse_args(argv)
+
+
+def _write(out: Path, report: dict, markdown: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "eval.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+    print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
 
 
 def collect_videos(inputs: Sequence[Path]) -> list[VideoEntry]:
@@ -111,8 +280,7 @@ def collect_videos(inputs: Sequence[Path]) -> list[VideoEntry]:
         entries.setdefault(entry.path.resolve(), entry)
     for video in explicit_videos + [v for v in found_videos if v.resolve() not in listed]:
         if video.resolve() not in entries:
-            prompt, motion = _prompt_for(video)
-            entries[video.resolve()] = VideoEntry(video, prompt, motion)
+            entries[video.resolve()] = VideoEntry(video, *_prompt_for(video))
     return list(entries.values())
 
 
@@ -147,12 +315,11 @@ def _entry_from_record(path: Path, data: dict) -> VideoEntry:
     chosen = next((videos[kind] for kind in _PREFERRED_FORMATS if kind in videos), next(iter(videos.values())))
     if not chosen.is_file():
         raise EvalInputError(f"{path} names the video {chosen}, which does not exist")
-    prompt, motion = _prompt_and_motion(path, data)
-    return VideoEntry(chosen, prompt, motion)
+    return VideoEntry(chosen, *_prompt_and_motion(path, data))
 
 
-def _prompt_for(video: Path) -> tuple[str, str]:
-    """Prompt and motion of a video from its same-name JSON, or from a generate JSON in its folder listing it."""
+def _prompt_for(video: Path) -> tuple[str, str, str | None]:
+    """Prompt, motion and toy motion of a video from its same-name JSON, or from a generate JSON in its folder listing it."""
     sidecar = video.with_suffix(".json")
     if sidecar.is_file():
         return _prompt_and_motion(sidecar, _read_record(sidecar))
@@ -165,15 +332,35 @@ def _prompt_for(video: Path) -> tuple[str, str]:
                          f"{sidecar.name} beside it with {{\"prompt\": \"...\", \"motion\": \"...\"}}")
 
 
-def _prompt_and_motion(path: Path, data: dict) -> tuple[str, str]:
+def _prompt_and_motion(path: Path, data: dict) -> tuple[str, str, str | None]:
+    """A JSON's prompt, motion label, and the toy motion its video shows (None when it is no toy video)."""
+    from ..metrics.toy_eval import toy_motion_for
+
     prompt = data.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise EvalInputError(f"{path} has no \"prompt\"; add the prompt the video was generated from "
                              f"(\"prompt\": \"...\") so that its text alignment can be scored")
     motion = data.get("motion")
-    if motion is None:
-        return prompt, UNSPECIFIED_MOTION
-    return prompt, _motion_label(str(motion))
+    label = UNSPECIFIED_MOTION if motion is None else _motion_label(str(motion))
+    return prompt, label, toy_motion_for(prompt, _motion_prompt(path, data))
+
+
+def _motion_prompt(path: Path, data: dict) -> str | None:
+    """The training prompt of the video's motion: the JSON's "motion_prompt", else the motion file's, if it is there."""
+    from ..models.motion_file import MotionFileError, read_motion_header
+
+    if isinstance(data.get("motion_prompt"), str):
+        return data["motion_prompt"]
+    motion = data.get("motion")
+    if not isinstance(motion, str) or not motion.endswith(".safetensors"):
+        return None
+    for candidate in (Path(motion), path.parent / motion):
+        if candidate.is_file():
+            try:
+                return read_motion_header(candidate).prompt
+            except MotionFileError:
+                return None
+    return None
 
 
 def _motion_label(motion: str) -> str:

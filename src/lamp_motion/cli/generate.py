@@ -69,6 +69,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def generate(args: argparse.Namespace) -> int:
+    if args.num_videos < 1:
+        raise ValueError(f"--num-videos={args.num_videos} must be at least 1")
+    prompt = (args.prompt, args.image_prompt or args.prompt)
+    generate_videos(args, [(*prompt, args.seed + i) for i in range(args.num_videos)])
+    return 0
+
+
+def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) -> list[Path]:
+    """One video per ``(prompt, image prompt, seed)`` job with the settings in ``args``; the JSON paths written.
+
+    Everything but the prompts and seeds comes from ``args`` (a parsed `lamp generate`
+    command line): the first-frame model and the base are loaded once for all jobs.
+    """
     from ..models import read_motion_header
     from ..models.loading import load_base
     from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2i
@@ -84,47 +97,46 @@ def generate(args: argparse.Namespace) -> int:
     window = trained["num_frames"] or 16
     frames = args.frames or window
     LampPipeline.check_inputs(frames, height, width, args.steps, args.guidance, args.shared_noise, "np")
-    if args.num_videos < 1:
-        raise ValueError(f"--num-videos={args.num_videos} must be at least 1")
     device, dtype = resolve_device(args.device, args.dtype)
-    seeds = [args.seed + i for i in range(args.num_videos)]
-    prompts = [args.image_prompt or args.prompt] * len(seeds)
+    seeds = [seed for _, _, seed in jobs]
+    image_prompts = [image_prompt for _, image_prompt, _ in jobs]
     image = load_image(args.image) if args.image else None  # fail on a bad image before loading any model
 
     # 1. First frames: the user's image, a T2I model (released before the video stage), or the base.
     if args.t2i:
-        images, source = first_frames_from_t2i(args.t2i, prompts, seeds, height, width, device, dtype,
+        images, source = first_frames_from_t2i(args.t2i, image_prompts, seeds, height, width, device, dtype,
                                                args.t2i_steps, args.t2i_guidance), f"t2i:{args.t2i}"
     base = load_base(args.base if args.base is not None else (header.metadata.get("base") or None), dtype=dtype)
     if image is not None:
-        images, source = [image] * len(seeds), f"image:{args.image}"
+        images, source = [image] * len(jobs), f"image:{args.image}"
     elif not args.t2i:
         for part in (base.unet, base.vae, base.text_encoder):
             part.to(device)
-        images, source = first_frames_from_base(base, prompts, seeds, height, width, device, args.t2i_steps,
+        images, source = first_frames_from_base(base, image_prompts, seeds, height, width, device, args.t2i_steps,
                                                 args.t2i_guidance), "base"
 
     # 2. The video model: inflate the base and load the motion.
     pipe = LampPipeline.from_base(base, args.motion, allow_other_base=args.allow_other_base).to(device)
     out_dir = Path(args.out)
-    settings = dict(prompt=args.prompt, motion=str(args.motion), motion_prompt=header.prompt, base=base.source,
-                    first_frame=source, image_prompt=None if image is not None else prompts[0],
-                    height=height, width=width, frames=frames, window=window, overlap=args.overlap,
+    settings = dict(motion=str(args.motion), motion_prompt=header.prompt, base=base.source,
+                    first_frame=source, height=height, width=width, frames=frames, window=window, overlap=args.overlap,
                     steps=args.steps, guidance=args.guidance, negative_prompt=args.negative_prompt,
                     shared_noise=args.shared_noise, adain=not args.no_adain,
                     histogram_matching=not args.no_histogram_matching, device=str(device), dtype=str(dtype))
     common = dict(height=height, width=width, num_inference_steps=args.steps, guidance_scale=args.guidance,
                   negative_prompt=args.negative_prompt, shared_noise_alpha=args.shared_noise, adain=not args.no_adain,
                   histogram_matching=not args.no_histogram_matching)
-    for index, (seed, first) in enumerate(zip(seeds, images)):
-        # 3. One video per seed; longer than the window: chained windows.
+    written = []
+    for index, ((prompt, image_prompt, seed), first) in enumerate(zip(jobs, images)):
+        # 3. One video per job; longer than the window: chained windows.
         if frames > window:
-            out = generate_long(pipe, args.prompt, first, frames, window=window, overlap=args.overlap, generator=seed, **common)
+            out = generate_long(pipe, prompt, first, frames, window=window, overlap=args.overlap, generator=seed, **common)
         else:
-            out = pipe(args.prompt, first, num_frames=frames, generator=seed, **common)
+            out = pipe(prompt, first, num_frames=frames, generator=seed, **common)
         for note in out.notes:
             print(f"note: {note}")
-        name = f"{slug(args.prompt)}-seed{seed}"
-        path = write_outputs(out_dir, name, out.frames[0], args.fps, {**settings, "seed": seed})
-        print(f"video {index + 1}/{len(seeds)}: {path.with_suffix('.mp4')}")
-    return 0
+        record = {"prompt": prompt, **settings, "image_prompt": None if image is not None else image_prompt, "seed": seed}
+        path = write_outputs(out_dir, f"{slug(prompt)}-seed{seed}", out.frames[0], args.fps, record)
+        print(f"video {index + 1}/{len(jobs)}: {path.with_suffix('.mp4')}")
+        written.append(path)
+    return written

@@ -199,16 +199,17 @@ class ClipScorer:
                 "overall": _summary(rows, image_embeds), "motions": motions, "videos": rows}
 
 
-def report_to_markdown(report: dict) -> str:
-    """The report of :meth:`ClipScorer.evaluate` as two markdown tables (per motion, per video)."""
+def report_to_markdown(report: dict, per_motion: bool = True) -> str:
+    """The report of :meth:`ClipScorer.evaluate` as markdown tables: per motion (unless not ``per_motion``), per video."""
     lines = [f"CLIP scores ({report['scale']}, model {report['clip_model']}). "
-             "Alignment and consistency: higher is better. Diversity: lower is more diverse.", "",
-             "| motion | videos | alignment | consistency | diversity |", "|---|---:|---:|---:|---:|"]
-    groups = [*report["motions"].items(), ("all", report["overall"])]
-    for motion, summary in groups:
-        lines.append(f"| {_cell(motion)} | {summary['videos']} | {_number(summary['alignment'])} | "
-                     f"{_number(summary['consistency'])} | {_number(summary['diversity'])} |")
-    lines += ["", "| video | motion | prompt | frames | alignment | consistency |", "|---|---|---|---:|---:|---:|"]
+             "Alignment and consistency: higher is better. Diversity: lower is more diverse.", ""]
+    if per_motion:
+        lines += ["| motion | videos | alignment | consistency | diversity |", "|---|---:|---:|---:|---:|"]
+        for motion, summary in [*report["motions"].items(), ("all", report["overall"])]:
+            lines.append(f"| {_cell(motion)} | {summary['videos']} | {_number(summary['alignment'])} | "
+                         f"{_number(summary['consistency'])} | {_number(summary['diversity'])} |")
+        lines.append("")
+    lines += ["| video | motion | prompt | frames | alignment | consistency |", "|---|---|---|---:|---:|---:|"]
     for row in report["videos"]:
         lines.append(f"| {_cell(row['name'])} | {_cell(row['motion'])} | {_cell(row['prompt'])} | {row['frames']} | "
                      f"{_number(row['alignment'])} | {_number(row['consistency'])} |")
