@@ -15,8 +15,7 @@ from safetensors.torch import load_file
 
 from lamp_motion.config_io import config_to_yaml
 from lamp_motion.training.trainer import Trainer, TrainingError
-from lamp_motion.video_io import write_video
-from test_training import moving_square_video, tiny_config
+from test_training import motion_folder, tiny_config  # noqa: F401 (motion_folder is a fixture)
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
@@ -27,13 +26,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_cpu_processes_end_with_identical_weights(tiny_sd_folder, tmp_path):
-    folder = tmp_path / "moves_right"
-    for i in range(3):
-        write_video(folder / f"v{i}.mp4", moving_square_video(i), fps=8)
+def test_two_cpu_processes_end_with_identical_weights(motion_folder, tiny_sd_folder, tmp_path):
     out = tmp_path / "out"
     # Gradient checkpointing on, as in the paper configs: DDP must cope with the recomputed forward.
-    config = tiny_config(folder, tiny_sd_folder, out, steps=4, checkpoint_every=2, gradient_checkpointing=True,
+    config = tiny_config(motion_folder, tiny_sd_folder, out, steps=4, checkpoint_every=2, gradient_checkpointing=True,
                          motion_dtype="fp32")
     config_path = tmp_path / "config.yaml"
     config_path.write_text(config_to_yaml(config))
