@@ -1,0 +1,89 @@
+"""The built-in toy base model: offline loading, tokenizer, scheduler, and the quality classifier."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTokenizer
+
+from lamp_motion.toy import base_model_path
+from lamp_motion.toy.base_quality import classifier_accuracy, classify
+from lamp_motion.toy.build_base import UNK, VOCABULARY, build_tokenizer
+from lamp_motion.toy.motions import MOTIONS
+from lamp_motion.toy.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, draw
+
+MAX_BYTES = 20 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> StableDiffusionPipeline:
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    pipe = StableDiffusionPipeline.from_pretrained(base_model_path())
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_shipped_model_generates_offline(pipeline: StableDiffusionPipeline) -> None:
+    image = pipeline("a red circle", height=32, width=32, num_inference_steps=3, guidance_scale=5.0,
+                     generator=torch.Generator().manual_seed(0), output_type="np").images
+    assert image.shape == (1, 32, 32, 3)
+    assert np.isfinite(image).all()
+
+
+def test_shipped_model_is_small_sd1_architecture(pipeline: StableDiffusionPipeline) -> None:
+    size = sum(f.stat().st_size for f in base_model_path().rglob("*") if f.is_file())
+    assert size <= MAX_BYTES
+    unet = UNet2DConditionModel.from_pretrained(base_model_path(), subfolder="unet")
+    assert "CrossAttnDownBlock2D" in unet.config.down_block_types
+    assert "CrossAttnUpBlock2D" in unet.config.up_block_types
+    assert unet.config.cross_attention_dim == pipeline.text_encoder.config.hidden_size
+    assert any(type(m).__name__ == "BasicTransformerBlock" for m in unet.down_blocks[0].modules())
+    assert pipeline.vae.config.scaling_factor != 0.18215  # measured on the training stills
+    assert pipeline.text_encoder.config.max_position_embeddings == pipeline.tokenizer.model_max_length
+
+
+def test_scheduler_never_clips_latents(pipeline: StableDiffusionPipeline) -> None:
+    config = pipeline.scheduler.config
+    assert config.clip_sample is False
+    assert config.prediction_type == "epsilon"
+    assert config.set_alpha_to_one is False and config.steps_offset == 1
+
+
+def test_tokenizer_reloads_identically_with_word_tokens() -> None:
+    shipped = CLIPTokenizer.from_pretrained(base_model_path(), subfolder="tokenizer")
+    built = build_tokenizer(shipped.model_max_length)
+    assert len(shipped) == len(built) == len(VOCABULARY) + 3  # start, end, unknown
+    assert shipped.get_vocab() == built.get_vocab()
+    ids = [shipped(word, add_special_tokens=False).input_ids for word in VOCABULARY]
+    assert all(len(i) == 1 for i in ids)
+    assert len({i[0] for i in ids}) == len(VOCABULARY)
+    assert UNK not in {shipped.convert_ids_to_tokens(i[0]) for i in ids}
+    sentence = shipped("A Red circles Around.", add_special_tokens=False).input_ids
+    assert sentence[:4] == [shipped.convert_tokens_to_ids(w) for w in ("a", "red", "circles", "around")]
+
+
+def test_tokenizer_maps_unknown_words_to_unknown_id() -> None:
+    tokenizer = CLIPTokenizer.from_pretrained(base_model_path(), subfolder="tokenizer")
+    for word in ("horse", "reds", "xyz", "circled"):
+        ids = tokenizer(word, add_special_tokens=False).input_ids
+        assert ids and set(ids) == {tokenizer.unk_token_id}, word
+
+
+def test_vocabulary_covers_captions_and_motion_prompts() -> None:
+    words = set(VOCABULARY)
+    assert set(COLOURS) | set(SHAPES) | set(BACKGROUNDS) <= words
+    for motion in MOTIONS.values():
+        assert set(motion.prompt.split()) <= words, motion.prompt
+
+
+def test_classifier_on_rendered_stills() -> None:
+    colour, shape = classifier_accuracy(count=200, seed=7)
+    assert colour == 1.0
+    assert shape >= 0.9
+    plain = np.full((32, 32, 3), BACKGROUNDS["grey"], dtype=np.uint8)
+    assert not classify(plain).found
+    assert classify(draw(Scene(shape="arrow", colour="purple", background="navy", size=0.3), 32)).colour == "purple"
