@@ -3,8 +3,9 @@
 A training folder holds the videos of one motion: files with a suffix from
 ``VIDEO_SUFFIXES`` and/or subfolders of frame images. A ``.txt`` file with the same
 stem as a video (``clip.txt`` beside ``clip.mp4`` or beside the frame folder
-``clip/``) is that video's caption. Other ``.txt`` files and hidden files are ignored;
-any other file is skipped with a reason.
+``clip/``) is that video's caption. Other ``.txt`` files, ``.json`` metadata (e.g. the
+``set.json`` of a toy motion set) and hidden files are ignored; any
+other file is skipped with a reason.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def scan_videos(
     problems.sort(key=lambda problem: (problem[0] != folder, natural_key(problem[0])))
     if not videos:
         found = "no usable training videos" if candidates else "no videos or frame folders"
-        details = _problem_lines(problems) or ["  (it holds only .txt files)"]
+        details = _problem_lines(problems) or ["  (it holds only .txt and .json files)"]
         raise DataError("\n".join([f"{found} in {folder}:", *details, _LAYOUT_HINT]))
     video_set = VideoSet(folder, set_prompt, num_frames, stride, height, width, videos, problems, notes)
     if problems:
@@ -158,6 +159,9 @@ def _prompt_from_folder(folder: Path) -> str:
     return prompt
 
 
+NOTE_SUFFIXES = (".txt", ".json")  # captions and metadata: neither videos nor problems
+
+
 def _sort_entries(folder: Path, entries: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Split folder entries into video candidates and skipped entries (captions are neither)."""
     candidates: list[Path] = []
@@ -169,7 +173,7 @@ def _sort_entries(folder: Path, entries: list[Path]) -> tuple[list[Path], list[t
             candidates.append(entry)
         elif suffix in IMAGE_SUFFIXES:
             stray_images.append(entry.name)
-        elif suffix != ".txt":
+        elif suffix not in NOTE_SUFFIXES:
             problems.append((entry, f"not a video (use {', '.join(VIDEO_SUFFIXES)} or a folder of frame images)"))
     if stray_images:
         shown = ", ".join(stray_images[:3]) + (", ..." if len(stray_images) > 3 else "")
