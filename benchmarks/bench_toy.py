@@ -1,0 +1,188 @@
+"""Does LAMP learn a motion and keep the content? The toy world's objective answer.
+
+For each experiment: render a motion set (training colours only), tune the built-in toy
+base on it, generate videos of unseen content (held-out colours, first frames rendered
+by the toy renderer, so every video has a known ground truth), and score every video
+with the toy metrics (lamp_motion/toy/metrics.py). Experiments:
+
+- ``full``: the full method on several motions;
+- the paper's ablations (Fig. 5) on a few motions: ``no_ffc`` (frame 1 noised and in the
+  loss), ``no_motion_conv``, ``centred_conv``, ``no_shared_noise`` (generation only),
+  ``no_temporal_attention``, ``no_first_frame_attention``;
+- ``videos=K``: the full method with 4, 8 and 16 training videos.
+
+Motion files are kept under ``--work`` and reused when the same experiment is run again
+(delete the folder to retrain). Results go to docs/results.md (section ``toy-results``)
+and to ``--work``/results.json.
+
+    python benchmarks/bench_toy.py                      # everything (about an hour on 2 cores)
+    python benchmarks/bench_toy.py --quick --no-docs    # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _docs import markdown_table, update_section  # noqa: E402
+
+from lamp_motion.config_io import load_config  # noqa: E402
+from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
+from lamp_motion.toy.demo import HELD_OUT_COLOURS, TRAIN_COLOURS, toy_config  # noqa: E402
+from lamp_motion.toy.metrics import score_video  # noqa: E402
+from lamp_motion.toy.motions import get_motion  # noqa: E402
+from lamp_motion.toy.sets import first_frame, make_set  # noqa: E402
+from lamp_motion.training.config import TrainConfig  # noqa: E402
+from lamp_motion.training.trainer import train  # noqa: E402
+
+# Training-config changes of each ablation (no_shared_noise changes generation only).
+ABLATIONS = {
+    "full": {},
+    "no_ffc": {"first_frame_conditioning": False},
+    "no_motion_conv": {"motion_conv": False},
+    "centred_conv": {"conv_mode": "centred"},
+    "no_shared_noise": {},
+    "no_temporal_attention": {"temporal_attention": False},
+    "no_first_frame_attention": {"first_frame_attention": False},
+}
+# What the paper's Fig. 5 / Sec. 4.4 reports when each part is removed.
+PAPER_SAYS = {
+    "no_ffc": "content drifts from frame 1 (worse preservation)",
+    "no_motion_conv": "weaker, less coherent motion",
+    "centred_conv": "worse motion than the causal (video-prediction) conv",
+    "no_shared_noise": "less consistent frames (worse preservation / smoothness)",
+    "no_temporal_attention": "worse temporal consistency",
+    "no_first_frame_attention": "content and background drift from frame 1",
+}
+TRANSLATIONS = ("move_right", "move_left", "move_up", "move_down", "diagonal")
+
+
+def tune(work: Path, motion: str, variant: str, num_videos: int, steps: int | None, seed: int) -> tuple[Path, float]:
+    """The motion file of one experiment (trained unless already there) and its training minutes."""
+    name = f"{motion}-{variant}-{num_videos}v"
+    out = work / name
+    motion_file = out / "motion.safetensors"
+    record = out / "bench.json"
+    if motion_file.is_file() and record.is_file():
+        return motion_file, json.loads(record.read_text())["train_minutes"]
+    data = work / "data" / f"{motion}-{num_videos}v"
+    if not data.exists():
+        make_set(motion, data, num_videos=num_videos, num_frames=24, seed=seed, colours=TRAIN_COLOURS)
+    config = load_config(TrainConfig, toy_config(motion), [f"data={data}", f"output_dir={out}"])
+    config = replace(config, **ABLATIONS[variant], **({"steps": steps} if steps else {}))
+    started = time.perf_counter()
+    train(config)
+    minutes = (time.perf_counter() - started) / 60
+    record.write_text(json.dumps({"train_minutes": minutes, "steps": config.steps}))
+    return motion_file, minutes
+
+
+def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidance: float, shared_noise: float,
+             seed: int) -> list[dict[str, float]]:
+    """Generate ``videos`` videos of unseen content and score each against its rendered first frame."""
+    pipe = LampPipeline.from_motion(str(motion_file))
+    pipe.set_progress_bar_config(disable=True)
+    spec = get_motion(motion)
+    scores = []
+    for index in range(videos):
+        colour = HELD_OUT_COLOURS[index % len(HELD_OUT_COLOURS)]
+        shape = spec.shapes[index % len(spec.shapes)]
+        image, _ = first_frame(motion, seed=seed + 1000 + index, colour=colour, shape=shape)
+        result = pipe(f"a {colour} {shape} {spec.prompt}", Image.fromarray(image), num_frames=16, height=32, width=32,
+                      num_inference_steps=gen_steps, guidance_scale=guidance, generator=seed + index,
+                      shared_noise_alpha=shared_noise, progress=False)
+        scores.append(score_video(result.frames[0], motion, first_frame=image))
+    return scores
+
+
+def stats(scores: list[dict[str, float]], key: str) -> str:
+    values = np.array([s[key] for s in scores])
+    return f"{values.mean():.2f} ± {values.std():.2f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=Path("bench-toy"), help="folder for sets, motion files and results")
+    parser.add_argument("--motions", nargs="+", default=["move_right", "grow", "move_up", "orbit"])
+    parser.add_argument("--ablation-motions", nargs="*", default=["move_right", "grow"])
+    parser.add_argument("--counts", nargs="*", type=int, default=[4, 8, 16], help="training-set sizes to compare")
+    parser.add_argument("--count-motion", default="move_right")
+    parser.add_argument("--train-videos", type=int, default=12)
+    parser.add_argument("--train-steps", type=int, default=None, help="override the toy configs' steps")
+    parser.add_argument("--videos", type=int, default=16, help="generated videos per experiment")
+    parser.add_argument("--gen-steps", type=int, default=25)
+    parser.add_argument("--guidance", type=float, default=4.0)
+    parser.add_argument("--shared-noise", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="smoke run: one motion, few steps and videos")
+    parser.add_argument("--no-docs", action="store_true", help="do not write docs/results.md")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.motions, args.ablation_motions, args.counts = args.motions[:1], [], []
+        args.train_steps, args.videos, args.gen_steps = args.train_steps or 20, 2, 5
+    torch.set_num_threads(2)
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    # Most telling first, so that a run stopped early still answers the main questions.
+    full = [(m, "full", args.train_videos) for m in args.motions]
+    ablations = [[(m, v, args.train_videos) for v in ABLATIONS] for m in args.ablation_motions]
+    counts = [(args.count_motion, "full", k) for k in args.counts]
+    experiments = full[:2] + (ablations[0] if ablations else []) + counts + sum(ablations[1:], []) + full[2:]
+    results = []
+    for motion, variant, count in dict.fromkeys(experiments):  # in order, without repeats
+        trained_variant = "full" if variant == "no_shared_noise" else variant
+        motion_file, minutes = tune(args.work, motion, trained_variant, count, args.train_steps, args.seed)
+        alpha = 0.0 if variant == "no_shared_noise" else args.shared_noise
+        started = time.perf_counter()
+        scores = evaluate(motion_file, motion, args.videos, args.gen_steps, args.guidance, alpha, args.seed)
+        row = {"motion": motion, "variant": variant, "train_videos": count, "train_minutes": minutes,
+               "generate_seconds_per_video": (time.perf_counter() - started) / args.videos, "scores": scores}
+        results.append(row)
+        print(f"{motion:12s} {variant:26s} {count:2d} videos: fidelity {stats(scores, 'motion_fidelity')}, "
+              f"preservation {stats(scores, 'content_preservation')}, train {minutes:.1f} min", flush=True)
+        (args.work / "results.json").write_text(json.dumps(results, indent=2))
+        if not args.no_docs:  # after every experiment, so a stopped run still leaves its figures
+            update_section("results.md", "toy-results", report(results, args))
+
+
+def report(results: list[dict], args: argparse.Namespace) -> str:
+    """Markdown tables of the three experiment groups."""
+    def cells(row: dict) -> list[object]:
+        s = row["scores"]
+        return [stats(s, "motion_fidelity"), stats(s, "content_preservation"), stats(s, "background_stability"),
+                stats(s, "temporal_smoothness"), f"{row['train_minutes']:.1f}"]
+
+    header = ["fidelity", "preservation", "background", "smoothness", "train min"]
+    steps = args.train_steps or "the toy config's"
+    text = [f"Toy world, built-in base, {steps} training steps on {args.train_videos} videos "
+            f"(training colours only), {args.videos} generated videos per row on held-out colours "
+            f"({', '.join(HELD_OUT_COLOURS)}), {args.gen_steps} DDIM steps, guidance {args.guidance}, "
+            f"shared noise {args.shared_noise}. Scores in [0, 1], mean ± std over videos.", "",
+            "### Full method", ""]
+    full = [r for r in results if r["variant"] == "full" and r["train_videos"] == args.train_videos]
+    text.append(markdown_table(["motion", *header], [[r["motion"], *cells(r)] for r in full]))
+    ablations = [r for r in results if r["motion"] in args.ablation_motions and r["train_videos"] == args.train_videos]
+    if args.ablation_motions:
+        text += ["", "### Ablations", ""]
+        text.append(markdown_table(["motion", "variant", *header, "paper (Fig. 5) says"],
+                                   [[r["motion"], r["variant"], *cells(r), PAPER_SAYS.get(r["variant"], "")]
+                                    for r in ablations]))
+    counts = [r for r in results if r["motion"] == args.count_motion and r["variant"] == "full"]
+    if args.counts:
+        text += ["", f"### Training videos ({args.count_motion})", ""]
+        text.append(markdown_table(["training videos", *header],
+                                   [[r["train_videos"], *cells(r)] for r in sorted(counts, key=lambda r: r["train_videos"])]))
+    return "\n".join(text)
+
+
+if __name__ == "__main__":
+    main()
