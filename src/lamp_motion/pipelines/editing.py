@@ -1,0 +1,99 @@
+"""Single-video editing: the source video's motion, an edited first frame's look.
+
+The video UNet is tuned on the one source video first (configs/edit_single_video.yaml).
+Then :func:`edit_video`:
+
+1. takes ``num_frames`` frames of the source, every ``stride``-th from ``start``, fitted
+   to ``height x width`` (:func:`source_clip`);
+2. encodes them with the VAE and DDIM-inverts frames 2..N with the empty prompt and no
+   guidance, frame 1 staying the clean source frame (:func:`.inversion.ddim_invert`);
+3. samples with :class:`.lamp_pipeline.LampPipeline` from those inverted latents, frame 1
+   being the encoded edited frame, with no shared noise.
+
+With the unedited first frame, the empty prompt and no guidance, step 3 gives the
+source back up to DDIM's discretisation error; an edited frame 1 and the edit's prompt
+carry the edit through the source's motion.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.frames import clip_span, frames_to_pixels, resize_and_center_crop
+from ..data.latent_cache import encode_clip, vae_encoder
+from ..video_io import read_video
+from .images import load_image
+from .inversion import ddim_invert
+from .postprocess import AdaINSchedule
+
+
+@dataclass
+class EditOutput:
+    """``frames``: as :class:`.lamp_pipeline.LampOutput` gives them for ``output_type``.
+    ``latents``: the final (1, c, f, h/8, w/8) latents. ``source_latents``: the encoded source clip.
+    ``inverted_latents``: where sampling started. ``notes``: input adjustments made."""
+
+    frames: object
+    latents: torch.Tensor
+    source_latents: torch.Tensor
+    inverted_latents: torch.Tensor
+    notes: list[str]
+
+
+def source_clip(frames: np.ndarray, num_frames: int, stride: int, height: int, width: int, start: int = 0,
+                notes: list[str] | None = None) -> np.ndarray:
+    """Frames ``start, start + stride, ...`` (``num_frames`` of them) of a (f, h, w, 3) uint8 video, fitted to height x width."""
+    if num_frames < 2 or stride < 1 or start < 0:
+        raise ValueError(f"frames={num_frames}, stride={stride}, start={start}: need at least 2 frames, a stride of at least 1 and a start of at least 0")
+    available = len(frames) - start
+    span = clip_span(num_frames, stride)
+    if available < span:
+        fits = (available - 1) // stride + 1 if available > 0 else 0
+        raise ValueError(f"the source video has {len(frames)} frames; {num_frames} frames at stride {stride} from frame {start} "
+                         f"need {span}. Use --frames {fits} or fewer, a smaller --stride or --start, or a longer video")
+    clip = frames[start:start + span:stride]
+    if clip.shape[1:3] != (height, width):
+        if notes is not None:
+            notes.append(f"source video resized and centre-cropped from {clip.shape[2]}x{clip.shape[1]} to {width}x{height}")
+        clip = resize_and_center_crop(clip, height, width)
+    return clip
+
+
+def edit_video(pipe, source: np.ndarray | str | os.PathLike, edited_first_frame: Image.Image | str | os.PathLike,
+               prompt: str, num_frames: int = 24, stride: int = 2, start: int = 0, height: int = 320, width: int = 512,
+               num_inference_steps: int = 50, guidance_scale: float = 12.5, negative_prompt: str | None = None,
+               adain: AdaINSchedule | bool = True, histogram_matching: bool = True, output_type: str = "np",
+               decode_chunk: int = 8, progress: bool = True) -> EditOutput:
+    """Edit one video: DDIM-invert ``source`` and sample from it with ``edited_first_frame`` as frame 1.
+
+    source: a (f, h, w, 3) uint8 video or a video path (see :func:`lamp_motion.video_io.read_video`).
+    edited_first_frame: a PIL image or an image path; it is fitted to height x width.
+    The inversion uses ``num_inference_steps`` steps, the empty prompt and no guidance;
+    sampling uses ``prompt``, ``guidance_scale`` and the same number of steps.
+    """
+    # 1. Check inputs before any model runs: sizes, the source clip, the edited image.
+    pipe.check_inputs(num_frames, height, width, num_inference_steps, guidance_scale, 0.0, output_type)
+    notes: list[str] = []
+    if not isinstance(source, np.ndarray):
+        source = read_video(source, notes)[0]
+    clip = source_clip(source, num_frames, stride, height, width, start, notes)
+    if not isinstance(edited_first_frame, Image.Image):
+        edited_first_frame = load_image(edited_first_frame)
+
+    # 2. Encode the source clip and invert frames 2..N (empty prompt, no guidance).
+    mean, _ = encode_clip(frames_to_pixels(clip), vae_encoder(pipe.vae))  # (c, f, h/8, w/8), unscaled
+    source_latents = mean[None] * pipe.vae.config.scaling_factor  # (1, c, f, h/8, w/8)
+    inverted = ddim_invert(pipe, source_latents, num_inference_steps=num_inference_steps, prompt="", progress=progress)
+
+    # 3. Sample from the inverted latents; the pipeline puts the encoded edited frame in frame 1.
+    out = pipe(prompt, edited_first_frame, num_frames=num_frames, height=height, width=width,
+               num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, negative_prompt=negative_prompt,
+               shared_noise_alpha=0.0, adain=adain, histogram_matching=histogram_matching, latents=inverted,
+               output_type=output_type, decode_chunk=decode_chunk, progress=progress)
+    return EditOutput(frames=out.frames, latents=out.latents, source_latents=source_latents, inverted_latents=inverted,
+                      notes=notes + out.notes)
