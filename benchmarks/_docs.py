@@ -12,6 +12,7 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -71,3 +72,22 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def run_parts(args, page: str, name: str, cpu_part: Callable[[], str], gpu_part: Callable[[], str]) -> None:
+    """Run a benchmark's CPU part, then its GPU part where CUDA is available (``args.only``
+    can pick one); print each part's markdown and, unless ``args.no_docs``, write it to
+    section ``NAME-cpu`` / ``NAME-gpu`` of ``docs/<page>``."""
+    parts = [("cpu", cpu_part)] if args.only != "gpu" else []
+    if args.only != "cpu":
+        if torch.cuda.is_available():
+            parts.append(("gpu", gpu_part))
+        else:
+            print("no CUDA device: GPU part skipped")
+    for kind, part in parts:
+        if kind == "cpu":
+            torch.set_num_threads(args.threads)  # before the part, so the docs' machine line names the count used
+        text = part()
+        print(text)
+        if not args.no_docs:
+            update_section(page, f"{name}-{kind}", text)

@@ -33,7 +33,7 @@ import torch
 from diffusers import AnimateDiffPipeline, MotionAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docs import markdown_table, update_section  # noqa: E402
+from _docs import markdown_table, run_parts  # noqa: E402
 from _models import (  # noqa: E402
     PROMPT, REDUCED, SD14, ModelSpec, build, contention_note, count, first_frame, flops_of, in_fresh_process,
     median, peak_memory, reset_peak_memory, seconds_per_call,
@@ -225,22 +225,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-docs", action="store_true", help=f"print only; leave docs/{PAGE} alone")
     args = parser.parse_args(argv)
 
-    if args.only != "gpu":
-        torch.set_num_threads(args.threads)  # here too, so the docs' machine line names the count used
-        text = cpu_section(args.size, args.frames, args.steps, args.guidance, args.videos, args.warmup_steps,
-                           args.output, args.threads)
-        print(text)
-        if not args.no_docs:
-            update_section(PAGE, "animatediff-cpu", text)
-    if args.only != "cpu":
-        if not torch.cuda.is_available():
-            print("no CUDA device: GPU part skipped")
-            return
-        text = gpu_section(args.gpu_size, args.frames, args.gpu_steps, args.guidance, args.gpu_videos, args.output)
-        print(text)
-        if not args.no_docs:
-            update_section(PAGE, "animatediff-gpu", text)
-
+    run_parts(args, PAGE, "animatediff",
+              lambda: cpu_section(args.size, args.frames, args.steps, args.guidance, args.videos, args.warmup_steps,
+                                  args.output, args.threads),
+              lambda: gpu_section(args.gpu_size, args.frames, args.gpu_steps, args.guidance, args.gpu_videos,
+                                  args.output))
 
 if __name__ == "__main__":
     main()
