@@ -66,14 +66,16 @@ PAPER_SAYS = {
 TRANSLATIONS = ("move_right", "move_left", "move_up", "move_down", "diagonal")
 
 
-def tune(work: Path, motion: str, variant: str, num_videos: int, steps: int | None, seed: int) -> tuple[Path, float]:
-    """The motion file of one experiment (trained unless already there) and its training minutes."""
-    name = f"{motion}-{variant}-{num_videos}v"
+def tune(work: Path, motion: str, variant: str, num_videos: int, steps: int | None,
+         seed: int) -> tuple[Path, float, int]:
+    """The motion file of one experiment (trained unless already there), its training minutes and steps."""
+    name = f"{motion}-{variant}-{num_videos}v" + (f"-{steps}s" if steps else "")
     out = work / name
     motion_file = out / "motion.safetensors"
     record = out / "bench.json"
     if motion_file.is_file() and record.is_file():
-        return motion_file, json.loads(record.read_text())["train_minutes"]
+        saved = json.loads(record.read_text())
+        return motion_file, saved["train_minutes"], saved["steps"]
     data = work / "data" / f"{motion}-{num_videos}v"
     if not data.exists():
         make_set(motion, data, num_videos=num_videos, num_frames=24, seed=seed, colours=TRAIN_COLOURS)
@@ -83,7 +85,7 @@ def tune(work: Path, motion: str, variant: str, num_videos: int, steps: int | No
     train(config)
     minutes = (time.perf_counter() - started) / 60
     record.write_text(json.dumps({"train_minutes": minutes, "steps": config.steps}))
-    return motion_file, minutes
+    return motion_file, minutes, config.steps
 
 
 def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidance: float, shared_noise: float,
@@ -100,8 +102,24 @@ def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidan
         result = pipe(f"a {colour} {shape} {spec.prompt}", Image.fromarray(image), num_frames=16, height=32, width=32,
                       num_inference_steps=gen_steps, guidance_scale=guidance, generator=seed + index,
                       shared_noise_alpha=shared_noise, progress=False)
-        scores.append(score_video(result.frames[0], motion, first_frame=image))
+        frames = result.frames[0]
+        score = score_video(frames, motion, first_frame=image)
+        # Preservation against the video's own frame 1 (the decoded first-frame latent the
+        # model was given) and the ceiling the toy VAE alone sets on preservation against
+        # the rendered image: a still video of the image's VAE round trip.
+        score["preservation_vs_frame1"] = score_video(frames, motion)["content_preservation"]
+        still = np.repeat(vae_round_trip(pipe, image)[None], len(frames), axis=0)
+        score["vae_ceiling"] = score_video(still, motion, first_frame=image)["content_preservation"]
+        scores.append(score)
     return scores
+
+
+@torch.no_grad()
+def vae_round_trip(pipe: LampPipeline, image: np.ndarray) -> np.ndarray:
+    """``image`` (h, w, 3) uint8 encoded and decoded by the pipeline's VAE (latent mode)."""
+    pixels = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(pipe.device, pipe.vae.dtype)
+    decoded = pipe.vae.decode(pipe.vae.encode(pixels).latent_dist.mode()).sample[0].float().clamp(-1, 1)
+    return decoded.add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def stats(scores: list[dict[str, float]], key: str) -> str:
@@ -118,70 +136,108 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count-motion", default="move_right")
     parser.add_argument("--train-videos", type=int, default=12)
     parser.add_argument("--train-steps", type=int, default=None, help="override the toy configs' steps")
+    parser.add_argument("--compare-steps", nargs="*", type=int, default=[3000],
+                        help="training steps to compare with the config's, on --count-motion")
     parser.add_argument("--videos", type=int, default=16, help="generated videos per experiment")
     parser.add_argument("--gen-steps", type=int, default=25)
     parser.add_argument("--guidance", type=float, default=4.0)
     parser.add_argument("--shared-noise", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1: the toy models are too small to gain from more, and a loaded "
+                             "shared machine can stall with 2)")
     parser.add_argument("--quick", action="store_true", help="smoke run: one motion, few steps and videos")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/results.md")
     args = parser.parse_args(argv)
     if args.quick:
-        args.motions, args.ablation_motions, args.counts = args.motions[:1], [], []
+        args.motions, args.ablation_motions, args.counts, args.compare_steps = args.motions[:1], [], [], []
         args.train_steps, args.videos, args.gen_steps = args.train_steps or 20, 2, 5
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
 
     # Most telling first, so that a run stopped early still answers the main questions.
-    full = [(m, "full", args.train_videos) for m in args.motions]
-    ablations = [[(m, v, args.train_videos) for v in ABLATIONS] for m in args.ablation_motions]
-    counts = [(args.count_motion, "full", k) for k in args.counts]
-    experiments = full[:2] + (ablations[0] if ablations else []) + counts + sum(ablations[1:], []) + full[2:]
+    steps = args.train_steps
+    full = [(m, "full", args.train_videos, steps) for m in args.motions]
+    ablations = [[(m, v, args.train_videos, steps) for v in ABLATIONS] for m in args.ablation_motions]
+    counts = [(args.count_motion, "full", k, steps) for k in args.counts]
+    longer = [(args.count_motion, "full", args.train_videos, k) for k in args.compare_steps]
+    experiments = (full[:2] + (ablations[0] if ablations else []) + counts + longer + sum(ablations[1:], [])
+                   + full[2:])
+    generation = {"videos": args.videos, "gen_steps": args.gen_steps, "guidance": args.guidance,
+                  "shared_noise": args.shared_noise, "seed": args.seed}
+    # Rows of an earlier (stopped, or split) run in the same --work folder with the same
+    # generation settings are kept rather than generated again.
+    saved = args.work / "results.json"
+    earlier = json.loads(saved.read_text()) if saved.is_file() else []
+    kept = {_key(r): r for r in earlier if r.get("generation") == generation}
     results = []
-    for motion, variant, count in dict.fromkeys(experiments):  # in order, without repeats
+    for motion, variant, count, override in dict.fromkeys(experiments):  # in order, without repeats
+        key = (motion, variant, count, override)
+        if key in kept:
+            results.append(kept[key])
+            continue
         trained_variant = "full" if variant == "no_shared_noise" else variant
-        motion_file, minutes = tune(args.work, motion, trained_variant, count, args.train_steps, args.seed)
+        motion_file, minutes, trained_steps = tune(args.work, motion, trained_variant, count, override, args.seed)
         alpha = 0.0 if variant == "no_shared_noise" else args.shared_noise
         started = time.perf_counter()
         scores = evaluate(motion_file, motion, args.videos, args.gen_steps, args.guidance, alpha, args.seed)
-        row = {"motion": motion, "variant": variant, "train_videos": count, "train_minutes": minutes,
+        row = {"motion": motion, "variant": variant, "train_videos": count, "steps_override": override,
+               "train_steps": trained_steps, "train_minutes": minutes, "generation": generation,
                "generate_seconds_per_video": (time.perf_counter() - started) / args.videos, "scores": scores}
         results.append(row)
         print(f"{motion:12s} {variant:26s} {count:2d} videos: fidelity {stats(scores, 'motion_fidelity')}, "
-              f"preservation {stats(scores, 'content_preservation')}, train {minutes:.1f} min", flush=True)
-        (args.work / "results.json").write_text(json.dumps(results, indent=2))
+              f"preservation {stats(scores, 'preservation_vs_frame1')} (vs image "
+              f"{stats(scores, 'content_preservation')}), train {minutes:.1f} min", flush=True)
+        saved.write_text(json.dumps(results + [r for r in earlier if _key(r) not in {_key(x) for x in results}],
+                                    indent=2))
         if not args.no_docs:  # after every experiment, so a stopped run still leaves its figures
             update_section("results.md", "toy-results", report(results, args))
 
 
 def report(results: list[dict], args: argparse.Namespace) -> str:
-    """Markdown tables of the three experiment groups."""
+    """Markdown tables of the experiment groups."""
     def cells(row: dict) -> list[object]:
         s = row["scores"]
-        return [stats(s, "motion_fidelity"), stats(s, "content_preservation"), stats(s, "background_stability"),
-                stats(s, "temporal_smoothness"), f"{row['train_minutes']:.1f}"]
+        return [stats(s, "motion_fidelity"), stats(s, "preservation_vs_frame1"), stats(s, "content_preservation"),
+                stats(s, "vae_ceiling"), stats(s, "background_stability"), stats(s, "temporal_smoothness"),
+                f"{row['train_minutes']:.1f}"]
 
-    header = ["fidelity", "preservation", "background", "smoothness", "train min"]
+    header = ["fidelity", "preservation", "vs image", "VAE ceiling", "background", "smoothness", "train min"]
     steps = args.train_steps or "the toy config's"
     text = [f"Toy world, built-in base, {steps} training steps on {args.train_videos} videos "
             f"(training colours only), {args.videos} generated videos per row on held-out colours "
             f"({', '.join(HELD_OUT_COLOURS)}), {args.gen_steps} DDIM steps, guidance {args.guidance}, "
-            f"shared noise {args.shared_noise}. Scores in [0, 1], mean ± std over videos.", "",
+            f"shared noise {args.shared_noise}. Scores in [0, 1], mean ± std over videos. "
+            "*preservation*: against the video's own frame 1 (the decoded first-frame latent the model "
+            "is given); *vs image*: against the rendered first frame; *VAE ceiling*: what a still video "
+            "of the rendered frame's round trip through the toy VAE scores against it: about the best "
+            "*vs image* a model decoding through this VAE can reach.", "",
             "### Full method", ""]
-    full = [r for r in results if r["variant"] == "full" and r["train_videos"] == args.train_videos]
+    same = [r for r in results if r.get("steps_override") == args.train_steps]
+    full = [r for r in same if r["variant"] == "full" and r["train_videos"] == args.train_videos]
     text.append(markdown_table(["motion", *header], [[r["motion"], *cells(r)] for r in full]))
-    ablations = [r for r in results if r["motion"] in args.ablation_motions and r["train_videos"] == args.train_videos]
+    ablations = [r for r in same if r["motion"] in args.ablation_motions and r["train_videos"] == args.train_videos]
     if args.ablation_motions:
         text += ["", "### Ablations", ""]
         text.append(markdown_table(["motion", "variant", *header, "paper (Fig. 5) says"],
                                    [[r["motion"], r["variant"], *cells(r), PAPER_SAYS.get(r["variant"], "")]
                                     for r in ablations]))
-    counts = [r for r in results if r["motion"] == args.count_motion and r["variant"] == "full"]
+    counts = [r for r in same if r["motion"] == args.count_motion and r["variant"] == "full"]
     if args.counts:
         text += ["", f"### Training videos ({args.count_motion})", ""]
         text.append(markdown_table(["training videos", *header],
                                    [[r["train_videos"], *cells(r)] for r in sorted(counts, key=lambda r: r["train_videos"])]))
+    longer = [r for r in results if r["motion"] == args.count_motion and r["variant"] == "full"
+              and r["train_videos"] == args.train_videos]
+    if args.compare_steps:
+        text += ["", f"### Training steps ({args.count_motion}, {args.train_videos} videos)", ""]
+        text.append(markdown_table(["training steps", *header],
+                                   [[r["train_steps"], *cells(r)] for r in sorted(longer, key=lambda r: r["train_steps"])]))
     return "\n".join(text)
+
+
+def _key(row: dict) -> tuple:
+    return row["motion"], row["variant"], row["train_videos"], row.get("steps_override")
 
 
 if __name__ == "__main__":
