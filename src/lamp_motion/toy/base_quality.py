@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,9 +35,9 @@ import numpy as np
 import torch
 
 from .build_base import random_scene
+from .metrics import MIN_CONTRAST, _chroma, _difference, _dilate, _heaviest_blob
 from .scene import COLOURS, SHAPES, Scene, caption, draw
 
-MIN_CONTRAST = 40.0  # least peak chroma distance (0-255) for an object to be found
 REFERENCE_STILLS = 800  # rendered stills in the shape classifier's reference set
 NEIGHBOURS = 5  # k of the k-nearest-neighbour shape vote
 _COLOUR_NAMES = tuple(COLOURS)
@@ -68,56 +67,17 @@ class QualityReport:
     shape_confusion: dict[str, dict[str, int]]  # asked shape -> seen shape (or "none") -> count
 
 
-def _contrast(image: np.ndarray) -> np.ndarray:
-    """Chroma distance ``(h, w)`` of every pixel from the border's median colour."""
-    pixels = image.astype(np.float64)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
-    difference = pixels - np.median(border, axis=0)
-    return np.linalg.norm(difference - difference.mean(axis=-1, keepdims=True), axis=-1)
-
-
-def _largest_blob(mask: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """The 8-connected component of ``mask`` with the largest total ``weight``."""
-    h, w = mask.shape
-    label = np.zeros((h, w), dtype=np.int32)
-    best, best_mass = 0, -1.0
-    for start in zip(*np.nonzero(mask)):
-        if label[start]:
-            continue
-        current = int(label.max()) + 1
-        label[start] = current
-        queue, mass = deque([start]), 0.0
-        while queue:
-            y, x = queue.popleft()
-            mass += weight[y, x]
-            for ny in range(max(y - 1, 0), min(y + 2, h)):
-                for nx in range(max(x - 1, 0), min(x + 2, w)):
-                    if mask[ny, nx] and not label[ny, nx]:
-                        label[ny, nx] = current
-                        queue.append((ny, nx))
-        if mass > best_mass:
-            best, best_mass = current, mass
-    return label == best
-
-
-def _grow(mask: np.ndarray) -> np.ndarray:
-    """``mask`` grown by one pixel (8-neighbourhood)."""
-    padded = np.pad(mask, 1)
-    h, w = mask.shape
-    return np.any([padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)], axis=0)
-
-
 def segment(image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The object's weights ``(h, w)`` in [0, 1] and core mask, or None if the image shows no object."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"expected a (h, w, 3) uint8 image, got {image.dtype} {image.shape}")
-    contrast = _contrast(image)
+    contrast = np.linalg.norm(_chroma(_difference(image)), axis=-1)
     peak = float(np.sort(contrast, axis=None)[-3:].mean())
     if peak < MIN_CONTRAST:
         return None
-    blob = _largest_blob(contrast >= 0.5 * peak, contrast)
+    blob = _heaviest_blob(contrast >= 0.5 * peak, contrast)
     core = blob & (contrast >= 0.75 * peak)
-    weights = np.where(_grow(blob), np.clip(contrast / contrast[core].mean(), 0.0, 1.0), 0.0)
+    weights = np.where(_dilate(blob, 1), np.clip(contrast / contrast[core].mean(), 0.0, 1.0), 0.0)
     return weights, core
 
 

@@ -156,6 +156,23 @@ def _strength(reference: np.ndarray) -> float | None:
     return float(length[blob & (length >= 0.75 * peak)].mean())
 
 
+def moments(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Centroid ``(x, y)`` in pixels, harmonics ``c_1..c_4`` and spread of an object's weights ``(h, w)``.
+
+    See the module docstring; ``(|c_1|, .., |c_4|, spread)`` is the shape descriptor.
+    """
+    h, w = weight.shape
+    total = weight.sum()
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
+    cx, cy = (weight * xx).sum() / total, (weight * yy).sum() / total
+    z = (xx - cx) - 1j * (yy - cy)
+    radius = np.abs(z)
+    harmonics = [(weight * radius**2 * z).sum() / (weight * radius**3).sum()]  # sum w z alone is 0 about the centroid
+    harmonics += [(weight * z**m).sum() / (weight * radius**m).sum() for m in range(2, HARMONICS + 1)]
+    spread = 2.0 * math.pi * (weight * radius**2).sum() / total**2
+    return np.array([cx, cy]), np.array(harmonics), float(spread)
+
+
 def _measure(frame: np.ndarray, strength: float) -> dict[str, np.ndarray] | None:
     """One frame's measurements of the object (see the module docstring), None if not found."""
     h, w, _ = frame.shape
@@ -165,19 +182,12 @@ def _measure(frame: np.ndarray, strength: float) -> dict[str, np.ndarray] | None
     if blob.sum() < MIN_PIXELS:
         return None
     weight = np.where(_dilate(blob, 1), weight, 0.0)
-    total = weight.sum()
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
-    cx, cy = (weight * xx).sum() / total, (weight * yy).sum() / total
-    z = (xx - cx) - 1j * (yy - cy)
-    radius = np.abs(z)
-    harmonics = [(weight * radius**2 * z).sum() / (weight * radius**3).sum()]
-    harmonics += [(weight * z**m).sum() / (weight * radius**m).sum() for m in range(2, HARMONICS + 1)]
-    spread = 2.0 * math.pi * (weight * radius**2).sum() / total**2
+    centroid, harmonics, spread = moments(weight)
     hue_x, hue_y = _HUE_AXES @ chroma[blob].sum(axis=0)
     return {
-        "centroid": np.array([cx / w, cy / h]),
-        "area": np.array(total / (h * w)),
-        "harmonics": np.array(harmonics),
+        "centroid": centroid / np.array([w, h]),
+        "area": np.array(weight.sum() / (h * w)),
+        "harmonics": harmonics,
         "descriptor": np.array([*np.abs(harmonics), spread]),
         "hue": np.array(math.degrees(math.atan2(hue_y, hue_x))),
         "region": _dilate(blob, BACKGROUND_GUARD),
