@@ -142,6 +142,15 @@ def test_bad_inputs_give_one_line_errors(edit_files, tmp_path, capsys, changes, 
     assert message in error and error.count("\n") == 1
 
 
+def test_a_canny_model_given_as_a_file_is_refused_by_name(edit_files, tmp_path, capsys):
+    image = str(edit_files / "edited.png")
+    assert edit("--motion", str(edit_files / "motion.safetensors"), "--video", str(edit_files / "source.mp4"),
+                "--canny-controlnet", image, "--canny-image-model", "owner/model", "--prompt", "x",
+                "--out", str(tmp_path)) == 2
+    error = capsys.readouterr().err
+    assert f"--canny-controlnet {image}: a single file; pass a diffusers folder or a hub id" in error
+
+
 # ---- canny first frames ------------------------------------------------------------------
 
 def test_canny_edges_of_a_square_lie_on_its_border():

@@ -18,14 +18,11 @@ releases both models before returning.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from PIL import Image
 
-from ..models.loading import BaseModelError, load_from_hub
-from .first_frame import _native_size, _release
+from .first_frame import _native_size, _release, load_pretrained
 from .images import fit_image
 
 _TAN_22_5 = np.tan(np.pi / 8)
@@ -100,19 +97,6 @@ def canny_edges(image: Image.Image | np.ndarray, low: float = 100, high: float =
     return Image.fromarray(np.stack([out] * 3, axis=-1))
 
 
-def _load_model(loader, source: str, flag: str, **kwargs):
-    """A diffusers model or pipeline from a local folder or a hub id (hub cache first, as for the base)."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        try:
-            return loader(str(path), **kwargs)
-        except (OSError, ValueError) as error:
-            raise BaseModelError(f"{flag} {path}: not a loadable diffusers folder ({str(error).splitlines()[0]})") from error
-    if path.exists() or source.startswith((".", "/", "~")) or source.count("/") != 1:
-        raise BaseModelError(f"{flag} {source}: no such folder, and not a hub id (owner/name); pass a diffusers folder or hub id")
-    return load_from_hub(loader, source, **kwargs)
-
-
 @torch.no_grad()
 def first_frame_from_canny(source: Image.Image, prompt: str, controlnet: str, image_model: str, height: int, width: int,
                            device: torch.device, dtype: torch.dtype, seed: int = 0, steps: int = 30,
@@ -127,8 +111,9 @@ def first_frame_from_canny(source: Image.Image, prompt: str, controlnet: str, im
     """
     from diffusers import AutoPipelineForText2Image, ControlNetModel
 
-    net = _load_model(ControlNetModel.from_pretrained, controlnet, "--canny-controlnet", torch_dtype=dtype)
-    pipe = _load_model(AutoPipelineForText2Image.from_pretrained, image_model, "--canny-image-model", controlnet=net, torch_dtype=dtype)
+    net = load_pretrained(ControlNetModel.from_pretrained, controlnet, "--canny-controlnet", torch_dtype=dtype)
+    pipe = load_pretrained(AutoPipelineForText2Image.from_pretrained, image_model, "--canny-image-model", controlnet=net,
+                           torch_dtype=dtype)
     try:
         pipe.to(device)
         pipe.set_progress_bar_config(disable=True)

@@ -8,11 +8,12 @@ the requested aspect ratio, then resized and centre-cropped to the video size.
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import torch
 from PIL import Image
 
-from ..models.loading import BaseModel, BaseModelError, classify_source, load_from_hub
+from ..models.loading import _HUB_ID, BaseModel, BaseModelError, load_from_hub
 from .images import fit_image
 
 
@@ -20,6 +21,21 @@ def _release(device: torch.device) -> None:
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+def load_pretrained(loader, source: str, flag: str, **kwargs):
+    """A diffusers model or pipeline given on the command line as ``flag``: a folder, or a hub id (hub cache first)."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        try:
+            return loader(str(path), **kwargs)
+        except (OSError, ValueError) as error:
+            raise BaseModelError(f"{flag} {path}: not a loadable diffusers folder ({str(error).splitlines()[0]})") from error
+    if path.exists():
+        raise BaseModelError(f"{flag} {path}: a single file; pass a diffusers folder or a hub id (owner/name)")
+    if not _HUB_ID.match(source) or source.startswith((".", "/", "~")):
+        raise BaseModelError(f"{flag} {source}: no such folder, and not a hub id (owner/name); pass a diffusers folder or hub id")
+    return load_from_hub(loader, source, **kwargs)
 
 
 def _native_size(pipe, height: int, width: int) -> tuple[int, int]:
@@ -36,13 +52,7 @@ def first_frames_from_t2i(model: str, prompts: list[str], seeds: list[int], heig
     """One image per (prompt, seed) from a diffusers text-to-image pipeline (hub id or folder), e.g. SD-XL."""
     from diffusers import AutoPipelineForText2Image
 
-    kind, where = classify_source(model)
-    if kind == "single_file":
-        raise BaseModelError(f"--t2i {model}: a single-file checkpoint; pass a diffusers folder or hub id for the image model")
-    if kind == "hub":
-        pipe = load_from_hub(AutoPipelineForText2Image.from_pretrained, model, torch_dtype=dtype)
-    else:
-        pipe = AutoPipelineForText2Image.from_pretrained(str(where), torch_dtype=dtype)
+    pipe = load_pretrained(AutoPipelineForText2Image.from_pretrained, model, "--t2i", torch_dtype=dtype)
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     size = _native_size(pipe, height, width)
