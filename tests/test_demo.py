@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from lamp_motion.cli.main import main
 from lamp_motion.toy.demo import HELD_OUT_COLOURS, SCORES
@@ -46,3 +47,10 @@ def test_cut_down_demo_writes_readable_outputs(tmp_path) -> None:
     assert truth["motion_fidelity"]["mean"] > 0.9  # the rendered training set itself scores near 1
     assert (out / "report.md").read_text().startswith("# LAMP toy demo")
     assert np.isfinite([row["motion_fidelity"] for row in report["videos"]]).all()
+
+
+@pytest.mark.parametrize("option", [["--videos", "0"], ["--train-steps", "0"]])
+def test_demo_refuses_nothing_to_do_before_rendering(tmp_path, capsys, option) -> None:
+    assert main(["demo", "--out", str(tmp_path / "demo"), *option]) == 2
+    assert "both must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()

@@ -21,4 +21,8 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..toy.demo import run_demo
 
-    return run_with_user_errors(lambda: run_demo(Path(args.out), args.motion, args.train_steps, args.videos, args.steps) and 0)
+    def demo() -> int:
+        run_demo(Path(args.out), args.motion, args.train_steps, args.videos, args.steps)
+        return 0
+
+    return run_with_user_errors(demo)

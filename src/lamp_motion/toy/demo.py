@@ -46,7 +46,10 @@ def _cli(args: list[str]) -> None:
 def run_demo(out: Path, motion: str = "move_right", train_steps: int | None = None, videos: int = 4,
              gen_steps: int = 25, guidance: float = 4.0, num_train_videos: int = 12, seed: int = 0) -> Path:
     """Run the demo into ``out``; returns the report path."""
-    prompt = get_motion(motion).prompt
+    if videos < 1 or (train_steps is not None and train_steps < 1):
+        raise ValueError(f"--videos {videos}, --train-steps {train_steps}: both must be at least 1 (leave --train-steps "
+                         "out for the toy config's steps)")
+    shapes, prompt = get_motion(motion).shapes, get_motion(motion).prompt
     config = toy_config(motion)
     data = out / "data" / prompt.replace(" ", "_")
     print(f"[1/4] rendering {num_train_videos} training videos of {motion!r} ({prompt!r}) into {data}")
@@ -54,27 +57,24 @@ def run_demo(out: Path, motion: str = "move_right", train_steps: int | None = No
         make_set(motion, data, num_videos=num_train_videos, num_frames=24, seed=seed, colours=TRAIN_COLOURS)
 
     print(f"[2/4] tuning the motion on the built-in toy base ({config})")
-    overrides = [f"data={data}", f"output_dir={out / 'motion'}"] + ([f"steps={train_steps}"] if train_steps else [])
+    overrides = [f"data={data}", f"output_dir={out / 'motion'}"] + ([f"steps={train_steps}"] if train_steps is not None else [])
     _cli(["train", str(config), *overrides])
     motion_file = out / "motion" / "motion.safetensors"
 
     print(f"[3/4] generating videos of unseen content ({', '.join(HELD_OUT_COLOURS)} objects)")
     generated = out / "videos"
     common = ["--motion", str(motion_file), "--out", str(generated), "--steps", str(gen_steps), "--guidance", str(guidance)]
-    cases = []
     for index in range(videos):
         colour = HELD_OUT_COLOURS[index % len(HELD_OUT_COLOURS)]
-        shape = get_motion(motion).shapes[index % len(get_motion(motion).shapes)]
+        shape = shapes[index % len(shapes)]
         image, _ = first_frame(motion, seed=1000 + index, colour=colour, shape=shape)
         image_path = out / "first_frames" / f"{colour}-{shape}-{index}.png"
         image_path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(image_path)
         video_prompt = f"a {colour} {shape} {prompt}"
         _cli(["generate", *common, "--prompt", video_prompt, "--image", str(image_path), "--seed", str(index)])
-        cases.append(("rendered image", video_prompt, index))
         _cli(["generate", *common, "--prompt", video_prompt, "--image-prompt", f"a {colour} {shape}",
               "--seed", str(100 + index), "--t2i-steps", str(gen_steps), "--t2i-guidance", str(guidance)])
-        cases.append(("base model", video_prompt, 100 + index))
 
     print("[4/4] scoring the videos with the toy metrics")
     return write_report(out, motion, generated, data)
