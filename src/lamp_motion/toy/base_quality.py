@@ -15,9 +15,9 @@ and shape, without any learnt model:
 - Shape: the nearest neighbours, in a standardised descriptor space, among rendered
   reference stills of every shape at random sizes, angles, places, colours and
   backgrounds. The descriptor is invariant to position, size and rotation: the
-  magnitudes of the normalised complex moments ``c_m = sum w z^m / sum w |z|^m``
-  (m = 1..4; an arrow has a strong ``c_1``, a triangle ``c_3``, a square ``c_4``) and
-  the spread ``2 pi sum w |z|^2 / (sum w)^2`` (1 for a disc).
+  magnitudes of the harmonics ``c_1..c_4`` of :func:`.metrics.moments` (an arrow has a
+  strong ``c_1``, a triangle ``c_3``, a square ``c_4``) and the spread
+  ``2 pi sum w |z|^2 / (sum w)^2`` (1 for a disc).
 
 :func:`evaluate` samples every "a {colour} {shape}" prompt with a pipeline and scores
 the samples. Run ``python -m lamp_motion.toy.base_quality`` to score a model folder
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from .build_base import random_scene
-from .metrics import MIN_CONTRAST, _chroma, _difference, _dilate, _heaviest_blob
+from .metrics import MIN_CONTRAST, _chroma, _difference, _dilate, _heaviest_blob, moments
 from .scene import COLOURS, SHAPES, Scene, caption, draw
 
 REFERENCE_STILLS = 800  # rendered stills in the shape classifier's reference set
@@ -83,14 +83,8 @@ def segment(image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 def shape_descriptor(weights: np.ndarray) -> np.ndarray:
     """``(|c_1|, |c_2|, |c_3|, |c_4|, spread)`` of an object's weights: position, size and rotation invariant."""
-    h, w = weights.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    total = weights.sum()
-    z = (xx - (weights * xx).sum() / total) - 1j * (yy - (weights * yy).sum() / total)
-    radius = np.maximum(np.abs(z), 1e-9)
-    moments = [abs((weights * z**m).sum()) / (weights * radius**m).sum() for m in range(1, 5)]
-    spread = 2.0 * np.pi * (weights * radius**2).sum() / total**2
-    return np.array([*moments, spread])
+    _, harmonics, spread = moments(weights)
+    return np.array([*np.abs(harmonics), spread])
 
 
 def random_still(rng: np.random.Generator, resolution: int = 32) -> tuple[Scene, np.ndarray]:
