@@ -11,7 +11,7 @@ from diffusers import StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTokenizer
 
 from lamp_motion.toy import base_model_path
-from lamp_motion.toy.base_quality import classifier_accuracy, classify
+from lamp_motion.toy.base_quality import Verdict, classifier_accuracy, classify
 from lamp_motion.toy.build_base import UNK, VOCABULARY, build_tokenizer
 from lamp_motion.toy.motions import MOTIONS
 from lamp_motion.toy.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, draw
@@ -87,3 +87,11 @@ def test_classifier_on_rendered_stills() -> None:
     plain = np.full((32, 32, 3), BACKGROUNDS["grey"], dtype=np.uint8)
     assert not classify(plain).found
     assert classify(draw(Scene(shape="arrow", colour="purple", background="navy", size=0.3), 32)).colour == "purple"
+
+
+def test_classifier_finds_no_object_when_the_peak_lies_outside_the_heaviest_blob() -> None:
+    image = np.zeros((32, 32, 3), dtype=np.uint8)  # black: a red pixel's contrast is 0.816 * its red value
+    image[4:14, 4:14, 0] = 184  # a large blob at 0.72 of the peak: above half, below the 75% core
+    image[25, [20, 24, 28], 0] = 255  # three isolated peak pixels, far lighter in total
+    with np.errstate(all="raise"):
+        assert classify(image) == Verdict(None, None)

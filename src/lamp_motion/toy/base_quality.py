@@ -7,7 +7,8 @@ and shape, without any learnt model:
   chroma distance from it (the length of ``pixel - background`` after removing the grey
   component), which ignores the brightness-only stripe texture of the toy backgrounds.
 - Object: the largest 8-connected blob of pixels with at least half the peak contrast
-  (mean of the 3 highest), which must reach ``MIN_CONTRAST``. Its *weights* are the
+  (mean of the 3 highest), which must reach ``MIN_CONTRAST`` and hold a core pixel
+  (contrast >= 75% of the peak; else no object is found). Its *weights* are the
   contrasts over the blob's core contrast, clipped to [0, 1], on the blob grown by one
   pixel, so antialiased edges count fractionally.
 - Colour: the named colour nearest (RGB) to the mean of the core pixels (contrast
@@ -77,6 +78,8 @@ def segment(image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     blob = _heaviest_blob(contrast >= 0.5 * peak, contrast)
     core = blob & (contrast >= 0.75 * peak)
+    if not core.any():  # the peak pixels lie outside the heaviest blob: no one clear object
+        return None
     weights = np.where(_dilate(blob, 1), np.clip(contrast / contrast[core].mean(), 0.0, 1.0), 0.0)
     return weights, core
 
