@@ -151,6 +151,13 @@ def test_a_canny_model_given_as_a_file_is_refused_by_name(edit_files, tmp_path, 
     assert f"--canny-controlnet {image}: a single file; pass a diffusers folder or a hub id" in error
 
 
+def test_bad_canny_thresholds_are_refused_before_any_model_loads(edit_files, tmp_path, capsys):
+    assert edit("--motion", str(edit_files / "motion.safetensors"), "--video", str(edit_files / "source.mp4"),
+                "--canny-controlnet", "owner/net", "--canny-image-model", "owner/model", "--canny-thresholds", "200", "100",
+                "--prompt", "x", "--out", str(tmp_path)) == 2
+    assert "--canny-thresholds 200 100: need 0 <= LOW <= HIGH" in capsys.readouterr().err
+
+
 # ---- canny first frames ------------------------------------------------------------------
 
 def test_canny_edges_of_a_square_lie_on_its_border():

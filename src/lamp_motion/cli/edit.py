@@ -79,6 +79,9 @@ def edit(args: argparse.Namespace) -> int:
                          "(e.g. stabilityai/stable-diffusion-xl-base-1.0 for diffusers/controlnet-canny-sdxl-1.0)")
     if args.canny_image_model and not args.canny_controlnet:
         raise ValueError("--canny-image-model is used only with --canny-controlnet MODEL; with --image, leave it out")
+    low, high = args.canny_thresholds
+    if args.canny_controlnet and not 0 <= low <= high:
+        raise ValueError(f"--canny-thresholds {low:g} {high:g}: need 0 <= LOW <= HIGH (ControlNet's annotator uses 100 200)")
     notes: list[str] = []
     video, source_fps = read_video(args.video, notes)
     clip = source_clip(video, frames, stride, height, width, args.start, notes)
@@ -94,8 +97,7 @@ def edit(args: argparse.Namespace) -> int:
         image, edges = first_frame_from_canny(Image.fromarray(video[args.start]), image_prompt, args.canny_controlnet,
                                               args.canny_image_model, height, width, device, dtype, seed=args.seed,
                                               steps=args.canny_steps, guidance=args.canny_guidance,
-                                              conditioning_scale=args.canny_scale, low=args.canny_thresholds[0],
-                                              high=args.canny_thresholds[1])
+                                              conditioning_scale=args.canny_scale, low=low, high=high)
         first_frame = f"canny:{args.canny_controlnet} with {args.canny_image_model}"
         files["canny_edges"] = f"{name}-canny.png"
         out_dir.mkdir(parents=True, exist_ok=True)
