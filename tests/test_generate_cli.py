@@ -72,3 +72,14 @@ def test_motion_for_another_base_is_refused(motion_file, tmp_path, capsys):
     make_tiny_pipeline(seed=4).save_pretrained(other)
     assert generate("--motion", str(motion_file), "--prompt", "x", "--base", str(other), "--out", str(tmp_path)) == 2
     assert "trained on another base" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["generate", "edit"])
+@pytest.mark.parametrize("fps", ["0", "-4", "nan"])
+def test_a_frame_rate_not_above_zero_is_refused_before_any_work(command, fps, tmp_path, capsys) -> None:
+    out = tmp_path / "videos"
+    with pytest.raises(SystemExit) as stopped:
+        main([command, "--motion", "missing.safetensors", "--prompt", "p", "--out", str(out), "--fps", fps])
+    assert stopped.value.code == 2
+    assert f"--fps: {fps} is not a frame rate" in capsys.readouterr().err
+    assert not out.exists()

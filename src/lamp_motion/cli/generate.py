@@ -10,6 +10,14 @@ from ._errors import run_with_user_errors
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 
+def frame_rate(text: str) -> float:
+    """argparse type of --fps: a frame rate above 0."""
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not a frame rate; give frames per second above 0, e.g. 8")
+    return value
+
+
 def add_shared_arguments(parser: argparse.ArgumentParser) -> None:
     """Options that `generate` and `edit` share."""
     parser.add_argument("--motion", required=True, help="motion file written by `lamp train` (.safetensors)")
@@ -22,7 +30,7 @@ def add_shared_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=12.5, help="classifier-free guidance scale (<= 1: off)")
     parser.add_argument("--negative-prompt", default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the written mp4 and gif")
+    parser.add_argument("--fps", type=frame_rate, default=8.0, help="frame rate of the written mp4 and gif")
     parser.add_argument("--no-adain", action="store_true", help="turn latent AdaIN off")
     parser.add_argument("--no-histogram-matching", action="store_true", help="turn pixel histogram matching off")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
