@@ -9,7 +9,10 @@ with the toy metrics (lamp_motion/toy/metrics.py). Experiments:
 - the paper's ablations (Fig. 5) on a few motions: ``no_ffc`` (frame 1 noised and in the
   loss), ``no_motion_conv``, ``centred_conv``, ``no_shared_noise`` (generation only),
   ``no_temporal_attention``, ``no_first_frame_attention``;
-- ``videos=K``: the full method with 4, 8 and 16 training videos.
+- ``videos=K``: the full method with 4, 8 and 16 training videos;
+- training steps: the full method with 3000 steps beside the config's;
+- generation settings on one full motion file: guidance off or higher, more shared
+  noise, more DDIM steps, without AdaIN, without histogram matching.
 
 Motion files are kept under ``--work`` and reused when the same experiment is run again
 (delete the folder to retrain). Results go to docs/results.md (section ``toy-results``)
@@ -54,6 +57,15 @@ ABLATIONS = {
     "no_temporal_attention": {"temporal_attention": False},
     "no_first_frame_attention": {"first_frame_attention": False},
 }
+# Generation settings compared on the --count-motion's full motion file: changes to evaluate()'s arguments.
+GENERATION_VARIANTS = {
+    "guidance 1 (off)": {"guidance": 1.0},
+    "guidance 7.5": {"guidance": 7.5},
+    "shared noise 0.5": {"shared_noise": 0.5},
+    "50 DDIM steps": {"gen_steps": 50},
+    "no AdaIN": {"adain": False},
+    "no histogram matching": {"histogram_matching": False},
+}
 # What the paper's Fig. 5 / Sec. 4.4 reports when each part is removed.
 PAPER_SAYS = {
     "no_ffc": "content drifts from frame 1 (worse preservation)",
@@ -89,7 +101,7 @@ def tune(work: Path, motion: str, variant: str, num_videos: int, steps: int | No
 
 
 def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidance: float, shared_noise: float,
-             seed: int) -> list[dict[str, float]]:
+             seed: int, adain: bool = True, histogram_matching: bool = True) -> list[dict[str, float]]:
     """Generate ``videos`` videos of unseen content and score each against its rendered first frame."""
     pipe = LampPipeline.from_motion(str(motion_file))
     pipe.set_progress_bar_config(disable=True)
@@ -101,7 +113,8 @@ def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidan
         image, _ = first_frame(motion, seed=seed + 1000 + index, colour=colour, shape=shape)
         result = pipe(f"a {colour} {shape} {spec.prompt}", Image.fromarray(image), num_frames=16, height=32, width=32,
                       num_inference_steps=gen_steps, guidance_scale=guidance, generator=seed + index,
-                      shared_noise_alpha=shared_noise, progress=False)
+                      shared_noise_alpha=shared_noise, adain=adain, histogram_matching=histogram_matching,
+                      progress=False)
         frames = result.frames[0]
         score = score_video(frames, motion, first_frame=image)
         # Preservation against the video's own frame 1 (the decoded first-frame latent the
@@ -143,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--guidance", type=float, default=4.0)
     parser.add_argument("--shared-noise", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--generation-variants", nargs="*", default=list(GENERATION_VARIANTS),
+                        help="generation settings to compare on --count-motion's full motion file")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1: the toy models are too small to gain from more, and a loaded "
                              "shared machine can stall with 2)")
@@ -151,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.motions, args.ablation_motions, args.counts, args.compare_steps = args.motions[:1], [], [], []
+        args.generation_variants = []
         args.train_steps, args.videos, args.gen_steps = args.train_steps or 20, 2, 5
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -161,37 +177,47 @@ def main(argv: list[str] | None = None) -> None:
     ablations = [[(m, v, args.train_videos, steps) for v in ABLATIONS] for m in args.ablation_motions]
     counts = [(args.count_motion, "full", k, steps) for k in args.counts]
     longer = [(args.count_motion, "full", args.train_videos, k) for k in args.compare_steps]
+    unknown = set(args.generation_variants) - set(GENERATION_VARIANTS)
+    if unknown:
+        parser.error(f"unknown --generation-variants {sorted(unknown)}; choose from {list(GENERATION_VARIANTS)}")
+    settings = [(args.count_motion, v, args.train_videos, steps) for v in args.generation_variants]
     experiments = (full[:2] + (ablations[0] if ablations else []) + counts + longer + sum(ablations[1:], [])
-                   + full[2:])
-    generation = {"videos": args.videos, "gen_steps": args.gen_steps, "guidance": args.guidance,
-                  "shared_noise": args.shared_noise, "seed": args.seed}
+                   + full[2:] + settings)
     # Rows of an earlier (stopped, or split) run in the same --work folder with the same
     # generation settings are kept rather than generated again.
     saved = args.work / "results.json"
     earlier = json.loads(saved.read_text()) if saved.is_file() else []
-    kept = {_key(r): r for r in earlier if r.get("generation") == generation}
+    kept = {_key(r): r for r in earlier if r.get("generation") == generation_settings(args)}
     results = []
     for motion, variant, count, override in dict.fromkeys(experiments):  # in order, without repeats
-        key = (motion, variant, count, override)
-        if key in kept:
-            results.append(kept[key])
-            continue
-        trained_variant = "full" if variant == "no_shared_noise" else variant
-        motion_file, minutes, trained_steps = tune(args.work, motion, trained_variant, count, override, args.seed)
-        alpha = 0.0 if variant == "no_shared_noise" else args.shared_noise
-        started = time.perf_counter()
-        scores = evaluate(motion_file, motion, args.videos, args.gen_steps, args.guidance, alpha, args.seed)
-        row = {"motion": motion, "variant": variant, "train_videos": count, "steps_override": override,
-               "train_steps": trained_steps, "train_minutes": minutes, "generation": generation,
-               "generate_seconds_per_video": (time.perf_counter() - started) / args.videos, "scores": scores}
+        row = kept.get((motion, variant, count, override)) or experiment(args, motion, variant, count, override)
         results.append(row)
-        print(f"{motion:12s} {variant:26s} {count:2d} videos: fidelity {stats(scores, 'motion_fidelity')}, "
-              f"preservation {stats(scores, 'preservation_vs_frame1')} (vs image "
-              f"{stats(scores, 'content_preservation')}), train {minutes:.1f} min", flush=True)
         saved.write_text(json.dumps(results + [r for r in earlier if _key(r) not in {_key(x) for x in results}],
                                     indent=2))
         if not args.no_docs:  # after every experiment, so a stopped run still leaves its figures
             update_section("results.md", "toy-results", report(results, args))
+
+
+def experiment(args: argparse.Namespace, motion: str, variant: str, count: int, override: int | None) -> dict:
+    """Tune (unless the motion file is there) and evaluate one experiment; its results row."""
+    trained_variant = variant if variant in ABLATIONS and variant != "no_shared_noise" else "full"
+    motion_file, minutes, trained_steps = tune(args.work, motion, trained_variant, count, override, args.seed)
+    settings = {"gen_steps": args.gen_steps, "guidance": args.guidance,
+                "shared_noise": 0.0 if variant == "no_shared_noise" else args.shared_noise,
+                **GENERATION_VARIANTS.get(variant, {})}
+    started = time.perf_counter()
+    scores = evaluate(motion_file, motion, args.videos, seed=args.seed, **settings)
+    print(f"{motion:12s} {variant:26s} {count:2d} videos: fidelity {stats(scores, 'motion_fidelity')}, "
+          f"preservation {stats(scores, 'preservation_vs_frame1')} (vs image "
+          f"{stats(scores, 'content_preservation')}), train {minutes:.1f} min", flush=True)
+    return {"motion": motion, "variant": variant, "train_videos": count, "steps_override": override,
+            "train_steps": trained_steps, "train_minutes": minutes, "generation": generation_settings(args),
+            "generate_seconds_per_video": (time.perf_counter() - started) / args.videos, "scores": scores}
+
+
+def generation_settings(args: argparse.Namespace) -> dict:
+    return {"videos": args.videos, "gen_steps": args.gen_steps, "guidance": args.guidance,
+            "shared_noise": args.shared_noise, "seed": args.seed}
 
 
 def report(results: list[dict], args: argparse.Namespace) -> str:
@@ -216,7 +242,8 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
     same = [r for r in results if r.get("steps_override") == args.train_steps]
     full = [r for r in same if r["variant"] == "full" and r["train_videos"] == args.train_videos]
     text.append(markdown_table(["motion", *header], [[r["motion"], *cells(r)] for r in full]))
-    ablations = [r for r in same if r["motion"] in args.ablation_motions and r["train_videos"] == args.train_videos]
+    ablations = [r for r in same if r["motion"] in args.ablation_motions and r["train_videos"] == args.train_videos
+                 and r["variant"] in ABLATIONS]
     if args.ablation_motions:
         text += ["", "### Ablations", ""]
         text.append(markdown_table(["motion", "variant", *header, "paper (Fig. 5) says"],
@@ -229,6 +256,12 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
                                    [[r["train_videos"], *cells(r)] for r in sorted(counts, key=lambda r: r["train_videos"])]))
     longer = [r for r in results if r["motion"] == args.count_motion and r["variant"] == "full"
               and r["train_videos"] == args.train_videos]
+    if args.generation_variants:
+        rows = [r for r in same if r["motion"] == args.count_motion and r["train_videos"] == args.train_videos
+                and r["variant"] in ("full", *GENERATION_VARIANTS)]
+        text += ["", f"### Generation settings ({args.count_motion}, same motion file as its full row)", ""]
+        text.append(markdown_table(["setting", *header[:-1]], [[("default" if r["variant"] == "full" else r["variant"]),
+                                                                 *cells(r)[:-1]] for r in rows]))
     if args.compare_steps:
         text += ["", f"### Training steps ({args.count_motion}, {args.train_videos} videos)", ""]
         text.append(markdown_table(["training steps", *header],
