@@ -254,14 +254,14 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         text += ["", f"### Training videos ({args.count_motion})", ""]
         text.append(markdown_table(["training videos", *header],
                                    [[r["train_videos"], *cells(r)] for r in sorted(counts, key=lambda r: r["train_videos"])]))
-    longer = [r for r in results if r["motion"] == args.count_motion and r["variant"] == "full"
-              and r["train_videos"] == args.train_videos]
     if args.generation_variants:
         rows = [r for r in same if r["motion"] == args.count_motion and r["train_videos"] == args.train_videos
                 and r["variant"] in ("full", *GENERATION_VARIANTS)]
         text += ["", f"### Generation settings ({args.count_motion}, same motion file as its full row)", ""]
         text.append(markdown_table(["setting", *header[:-1]], [[("default" if r["variant"] == "full" else r["variant"]),
                                                                  *cells(r)[:-1]] for r in rows]))
+    longer = [r for r in results if r["motion"] == args.count_motion and r["variant"] == "full"
+              and r["train_videos"] == args.train_videos]
     if args.compare_steps:
         text += ["", f"### Training steps ({args.count_motion}, {args.train_videos} videos)", ""]
         text.append(markdown_table(["training steps", *header],
