@@ -151,6 +151,22 @@ def test_a_canny_model_given_as_a_file_is_refused_by_name(edit_files, tmp_path, 
     assert f"--canny-controlnet {image}: a single file; pass a diffusers folder or a hub id" in error
 
 
+def test_a_missing_canny_image_model_is_refused_before_the_controlnet_loads(edit_files, tiny_controlnet, tmp_path,
+                                                                             capsys, monkeypatch):
+    from diffusers import ControlNetModel
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the ControlNet was loaded before --canny-image-model was checked")
+
+    monkeypatch.setattr(ControlNetModel, "from_pretrained", no_load)
+    missing = tmp_path / "no-such-model"
+    assert edit("--motion", str(edit_files / "motion.safetensors"), "--video", str(edit_files / "source.mp4"),
+                "--canny-controlnet", str(tiny_controlnet), "--canny-image-model", str(missing), "--prompt", "x",
+                "--out", str(tmp_path / "out")) == 2
+    assert f"--canny-image-model {missing}: no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_canny_thresholds_are_refused_before_any_model_loads(edit_files, tmp_path, capsys):
     assert edit("--motion", str(edit_files / "motion.safetensors"), "--video", str(edit_files / "source.mp4"),
                 "--canny-controlnet", "owner/net", "--canny-image-model", "owner/model", "--canny-thresholds", "200", "100",

@@ -61,6 +61,7 @@ def edit(args: argparse.Namespace) -> int:
     from ..models.loading import load_base
     from ..pipelines.canny import first_frame_from_canny
     from ..pipelines.editing import edit_video, source_clip
+    from ..pipelines.first_frame import check_source
     from ..pipelines.images import fit_image, load_image
     from ..pipelines.lamp_pipeline import LampPipeline
     from ..pipelines.outputs import slug, write_outputs
@@ -82,6 +83,9 @@ def edit(args: argparse.Namespace) -> int:
     low, high = args.canny_thresholds
     if args.canny_controlnet and not 0 <= low <= high:
         raise ValueError(f"--canny-thresholds {low:g} {high:g}: need 0 <= LOW <= HIGH (ControlNet's annotator uses 100 200)")
+    if args.canny_controlnet:  # both names, before either model loads
+        check_source(args.canny_controlnet, "--canny-controlnet")
+        check_source(args.canny_image_model, "--canny-image-model")
     notes: list[str] = []
     video, source_fps = read_video(args.video, notes)
     clip = source_clip(video, frames, stride, height, width, args.start, notes)

@@ -23,19 +23,30 @@ def _release(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def load_pretrained(loader, source: str, flag: str, **kwargs):
-    """A diffusers model or pipeline given on the command line as ``flag``: a folder, or a hub id (hub cache first)."""
+def check_source(source: str, flag: str) -> Path | None:
+    """Refuse, without loading anything, a ``flag`` value that cannot name a diffusers model.
+
+    Returns the local folder, or None for a hub id (whose presence only loading can tell).
+    """
     path = Path(source).expanduser()
     if path.is_dir():
-        try:
-            return loader(str(path), **kwargs)
-        except (OSError, ValueError) as error:
-            raise BaseModelError(f"{flag} {path}: not a loadable diffusers folder ({str(error).splitlines()[0]})") from error
+        return path
     if path.exists():
         raise BaseModelError(f"{flag} {path}: a single file; pass a diffusers folder or a hub id (owner/name)")
     if not _HUB_ID.match(source) or source.startswith((".", "/", "~")):
         raise BaseModelError(f"{flag} {source}: no such folder, and not a hub id (owner/name); pass a diffusers folder or hub id")
-    return load_from_hub(loader, source, **kwargs)
+    return None
+
+
+def load_pretrained(loader, source: str, flag: str, **kwargs):
+    """A diffusers model or pipeline given on the command line as ``flag``: a folder, or a hub id (hub cache first)."""
+    path = check_source(source, flag)
+    if path is None:
+        return load_from_hub(loader, source, **kwargs)
+    try:
+        return loader(str(path), **kwargs)
+    except (OSError, ValueError) as error:
+        raise BaseModelError(f"{flag} {path}: not a loadable diffusers folder ({str(error).splitlines()[0]})") from error
 
 
 def _native_size(pipe, height: int, width: int) -> tuple[int, int]:
