@@ -33,6 +33,11 @@ PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
+def is_hub_id(source: str) -> bool:
+    """Whether ``source`` has the form of a hub repository id, ``owner/name`` (not a relative path)."""
+    return bool(_HUB_ID.match(source)) and not source.startswith((".", "/", "~"))
+
+
 class BaseModelError(ValueError):
     """A base model that cannot be loaded; the one-line message says what was found and what is needed."""
 
@@ -83,7 +88,7 @@ def classify_source(source: str) -> tuple[str, Path | str]:
             return "unet_folder", path
         found = sorted(p.name for p in path.iterdir())[:8]
         raise BaseModelError(f"{path} is not a diffusers model folder (found {found or 'nothing'}); it needs model_index.json and unet/, vae/, text_encoder/, tokenizer/, scheduler/")
-    if _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+    if is_hub_id(source):
         return "hub", source
     raise BaseModelError(f"base model {source!r} not found: no such file or folder, and not a hub id (owner/name)")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from ..models.loading import _HUB_ID, BaseModel, BaseModelError, load_from_hub
+from ..models.loading import BaseModel, BaseModelError, is_hub_id, load_from_hub
 from .images import fit_image
 
 
@@ -33,7 +33,7 @@ def check_source(source: str, flag: str) -> Path | None:
         return path
     if path.exists():
         raise BaseModelError(f"{flag} {path}: a single file; pass a diffusers folder or a hub id (owner/name)")
-    if not _HUB_ID.match(source) or source.startswith((".", "/", "~")):
+    if not is_hub_id(source):
         raise BaseModelError(f"{flag} {source}: no such folder, and not a hub id (owner/name); pass a diffusers folder or hub id")
     return None
 
