@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _docs import markdown_table, update_section  # noqa: E402
 
 from lamp_motion.config_io import load_config  # noqa: E402
+from lamp_motion.pipelines.images import image_to_tensor  # noqa: E402
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
 from lamp_motion.toy.demo import HELD_OUT_COLOURS, TRAIN_COLOURS, toy_config  # noqa: E402
 from lamp_motion.toy.metrics import score_video  # noqa: E402
@@ -127,12 +128,10 @@ def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidan
     return scores
 
 
-@torch.no_grad()
 def vae_round_trip(pipe: LampPipeline, image: np.ndarray) -> np.ndarray:
-    """``image`` (h, w, 3) uint8 encoded and decoded by the pipeline's VAE (latent mode)."""
-    pixels = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(pipe.device, pipe.vae.dtype)
-    decoded = pipe.vae.decode(pipe.vae.encode(pixels).latent_dist.mode()).sample[0].float().clamp(-1, 1)
-    return decoded.add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    """``image`` (h, w, 3) uint8 encoded as the pipeline encodes a first frame, then decoded."""
+    latent = pipe.encode_images(image_to_tensor(Image.fromarray(image)))  # (1, c, h/f, w/f)
+    return pipe.decode_latents(latent[:, :, None])[0, 0]
 
 
 def stats(scores: list[dict[str, float]], key: str) -> str:
@@ -192,8 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     for motion, variant, count, override in dict.fromkeys(experiments):  # in order, without repeats
         row = kept.get((motion, variant, count, override)) or experiment(args, motion, variant, count, override)
         results.append(row)
-        saved.write_text(json.dumps(results + [r for r in earlier if _key(r) not in {_key(x) for x in results}],
-                                    indent=2))
+        done = {_key(r) for r in results}
+        saved.write_text(json.dumps(results + [r for r in earlier if _key(r) not in done], indent=2))
         if not args.no_docs:  # after every experiment, so a stopped run still leaves its figures
             update_section("results.md", "toy-results", report(results, args))
 

@@ -49,7 +49,8 @@ def run_demo(out: Path, motion: str = "move_right", train_steps: int | None = No
     if videos < 1 or (train_steps is not None and train_steps < 1):
         raise ValueError(f"--videos {videos}, --train-steps {train_steps}: both must be at least 1 (leave --train-steps "
                          "out for the toy config's steps)")
-    shapes, prompt = get_motion(motion).shapes, get_motion(motion).prompt
+    spec = get_motion(motion)
+    shapes, prompt = spec.shapes, spec.prompt
     config = toy_config(motion)
     data = out / "data" / prompt.replace(" ", "_")
     print(f"[1/4] rendering {num_train_videos} training videos of {motion!r} ({prompt!r}) into {data}")
