@@ -5,7 +5,8 @@ Usage::
     python -m lamp_motion.toy.build_base --out src/lamp_motion/toy/base_model [--seed 0] [--unet-steps 3000]
 
 The model has the SD 1.x architecture at toy size: a word-level ``CLIPTokenizer``, a
-``CLIPTextModel``, an ``AutoencoderKL`` (32x32 RGB <-> 4x8x8 latents), a
+``CLIPTextModel``, an ``AutoencoderKL`` (32x32 RGB <-> 4x16x16 latents: a down-sampling
+factor of 2, so the 6-10 px objects of the motion sets keep their shape through it), a
 ``UNet2DConditionModel`` with cross-attention blocks and a ``DDIMScheduler``. It is
 trained on random toy scenes (every shape x colour x background) captioned
 "a {colour} {shape}", and saved as an ordinary diffusers folder, so it loads through the
@@ -55,14 +56,15 @@ class BuildConfig:
     """Everything that decides the built model; saved as ``build.json`` next to it."""
 
     seed: int = 0  # seeds rendering, initialisation and training
-    resolution: int = 32  # image side in pixels (latents are resolution / 4)
+    resolution: int = 32  # image side in pixels
+    latent_factor: int = 2  # VAE down-sampling factor, 2 or 4 (latents are resolution / latent_factor)
     images: int = 16384  # rendered training stills
     max_length: int = 16  # tokens per prompt, incl. start and end tokens
     vae_steps: int = 3000  # VAE optimiser steps (colours of small objects come out right only after ~2500)
     vae_batch: int = 32
     vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-6  # weight of the KL term against the pixel MSE
-    unet_steps: int = 4000  # UNet optimiser steps
+    unet_steps: int = 5000  # UNet optimiser steps
     unet_batch: int = 64
     unet_lr: float = 1e-3  # peak learning rate (linear warm-up, cosine decay to 10%)
     warmup_steps: int = 100
@@ -95,15 +97,27 @@ def build_models(config: BuildConfig, tokenizer: CLIPTokenizer) -> tuple[CLIPTex
         num_attention_heads=2, max_position_embeddings=config.max_length, projection_dim=64,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     ))
+    if config.latent_factor not in (2, 4):
+        raise ValueError(f"latent_factor must be 2 or 4, got {config.latent_factor}")
+    vae_blocks = (16, 32) if config.latent_factor == 2 else (16, 32, 32)
     vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32, 32), layers_per_block=1,
-        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=vae_blocks, layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * len(vae_blocks), up_block_types=("UpDecoderBlock2D",) * len(vae_blocks),
         norm_num_groups=8, sample_size=config.resolution,
     )
+    if config.latent_factor == 2:
+        # 16x16 latents: a cheap first level without attention, cross-attention at 8x8
+        # and in the 4x4 mid block; costs about 1.2x the factor-4 UNet per step.
+        levels = {"block_out_channels": (16, 32, 64), "attention_head_dim": (1, 2, 4),
+                  "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+                  "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")}
+    else:
+        levels = {"block_out_channels": (32, 64), "attention_head_dim": (2, 4),
+                  "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+                  "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D")}
     unet = UNet2DConditionModel(
-        sample_size=config.resolution // 4, in_channels=4, out_channels=4, block_out_channels=(32, 64),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        layers_per_block=1, cross_attention_dim=64, attention_head_dim=(2, 4), norm_num_groups=8,
+        sample_size=config.resolution // config.latent_factor, in_channels=4, out_channels=4, layers_per_block=1,
+        cross_attention_dim=64, norm_num_groups=8, **levels,
     )  # attention_head_dim is the head count per level (diffusers' legacy name): 16 channels per head
     return text_encoder, vae, unet
 
@@ -186,7 +200,7 @@ def train_vae(vae: AutoencoderKL, images: torch.Tensor, config: BuildConfig, gen
 
 @torch.no_grad()
 def cache_latents(vae: AutoencoderKL, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Posterior means and stds ``(n, 4, h/4, w/4)`` of all stills, and the scale that makes samples unit-std."""
+    """Posterior means and stds ``(n, 4, h/f, w/f)`` of all stills, and the scale that makes samples unit-std."""
     means, stds = [], []
     for start in range(0, len(images), 512):
         posterior = vae.encode(images[start:start + 512]).latent_dist
