@@ -12,7 +12,7 @@ from transformers import CLIPTokenizer
 
 from lamp_motion.toy import base_model_path
 from lamp_motion.toy.base_quality import Verdict, classifier_accuracy, classify
-from lamp_motion.toy.build_base import UNK, VOCABULARY, build_tokenizer
+from lamp_motion.toy.build_base import UNK, VOCABULARY, BuildConfig, build_models, build_tokenizer
 from lamp_motion.toy.motions import MOTIONS
 from lamp_motion.toy.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, draw
 
@@ -95,3 +95,17 @@ def test_classifier_finds_no_object_when_the_peak_lies_outside_the_heaviest_blob
     image[25, [20, 24, 28], 0] = 255  # three isolated peak pixels, far lighter in total
     with np.errstate(all="raise"):
         assert classify(image) == Verdict(None, None)
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_build_models_latent_factor(factor: int) -> None:
+    config = BuildConfig(latent_factor=factor)
+    _, vae, unet = build_models(config, build_tokenizer(config.max_length))
+    with torch.no_grad():
+        latents = vae.encode(torch.zeros(1, 3, config.resolution, config.resolution)).latent_dist.mode()
+    assert latents.shape[-1] == unet.config.sample_size == config.resolution // factor
+
+
+def test_build_models_refuses_other_latent_factors() -> None:
+    with pytest.raises(ValueError, match="latent_factor must be 2 or 4"):
+        build_models(BuildConfig(latent_factor=8), build_tokenizer(16))
