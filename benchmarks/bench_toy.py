@@ -44,6 +44,7 @@ from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
 from lamp_motion.toy.demo import HELD_OUT_COLOURS, TRAIN_COLOURS, toy_config  # noqa: E402
 from lamp_motion.toy.metrics import score_video  # noqa: E402
 from lamp_motion.toy.motions import get_motion  # noqa: E402
+from lamp_motion.toy.scene import SHAPES  # noqa: E402
 from lamp_motion.toy.sets import first_frame, make_set  # noqa: E402
 from lamp_motion.training.config import TrainConfig  # noqa: E402
 from lamp_motion.training.trainer import train  # noqa: E402
@@ -109,8 +110,7 @@ def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidan
     spec = get_motion(motion)
     scores = []
     for index in range(videos):
-        colour = HELD_OUT_COLOURS[index % len(HELD_OUT_COLOURS)]
-        shape = spec.shapes[index % len(spec.shapes)]
+        colour, shape = content(motion, index)
         image, _ = first_frame(motion, seed=seed + 1000 + index, colour=colour, shape=shape)
         result = pipe(f"a {colour} {shape} {spec.prompt}", Image.fromarray(image), num_frames=16, height=32, width=32,
                       num_inference_steps=gen_steps, guidance_scale=guidance, generator=seed + index,
@@ -126,6 +126,12 @@ def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidan
         score["vae_ceiling"] = score_video(still, motion, first_frame=image)["content_preservation"]
         scores.append(score)
     return scores
+
+
+def content(motion: str, index: int) -> tuple[str, str]:
+    """Colour and shape of the ``index``-th evaluated video of ``motion``: held-out colours, the motion's shapes in turn."""
+    shapes = get_motion(motion).shapes
+    return HELD_OUT_COLOURS[index % len(HELD_OUT_COLOURS)], shapes[index % len(shapes)]
 
 
 def vae_round_trip(pipe: LampPipeline, image: np.ndarray) -> np.ndarray:
@@ -241,6 +247,11 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
     same = [r for r in results if r.get("steps_override") == args.train_steps]
     full = [r for r in same if r["variant"] == "full" and r["train_videos"] == args.train_videos]
     text.append(markdown_table(["motion", *header], [[r["motion"], *cells(r)] for r in full]))
+    shapes = sorted({content(r["motion"], i)[1] for r in full for i in range(len(r["scores"]))}, key=SHAPES.index)
+    text += ["", "### Preservation by shape (full method)", "",
+             "The full rows above split by the first frame's shape: *preservation* / *VAE ceiling*, each the "
+             "mean over the videos of that shape (their count in brackets).", ""]
+    text.append(markdown_table(["motion", *shapes], [[r["motion"], *_by_shape(r, shapes)] for r in full]))
     ablations = [r for r in same if r["motion"] in args.ablation_motions and r["train_videos"] == args.train_videos
                  and r["variant"] in ABLATIONS]
     if args.ablation_motions:
@@ -266,6 +277,19 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         text.append(markdown_table(["training steps", *header],
                                    [[r["train_steps"], *cells(r)] for r in sorted(longer, key=lambda r: r["train_steps"])]))
     return "\n".join(text)
+
+
+def _by_shape(row: dict, shapes: list[str]) -> list[str]:
+    """Per shape: mean preservation (vs frame 1) / mean VAE ceiling over ``row``'s videos of it, and their count."""
+    cells = []
+    for shape in shapes:
+        scores = [score for i, score in enumerate(row["scores"]) if content(row["motion"], i)[1] == shape]
+        if not scores:
+            cells.append("-")
+            continue
+        kept, ceiling = (np.mean([score[key] for score in scores]) for key in ("preservation_vs_frame1", "vae_ceiling"))
+        cells.append(f"{kept:.2f} / {ceiling:.2f} ({len(scores)})")
+    return cells
 
 
 def _key(row: dict) -> tuple:
