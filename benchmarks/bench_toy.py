@@ -247,11 +247,12 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
     same = [r for r in results if r.get("steps_override") == args.train_steps]
     full = [r for r in same if r["variant"] == "full" and r["train_videos"] == args.train_videos]
     text.append(markdown_table(["motion", *header], [[r["motion"], *cells(r)] for r in full]))
-    shapes = sorted({content(r["motion"], i)[1] for r in full for i in range(len(r["scores"]))}, key=SHAPES.index)
-    text += ["", "### Preservation by shape (full method)", "",
-             "The full rows above split by the first frame's shape: *preservation* / *VAE ceiling*, each the "
-             "mean over the videos of that shape (their count in brackets).", ""]
-    text.append(markdown_table(["motion", *shapes], [[r["motion"], *_by_shape(r, shapes)] for r in full]))
+    if full:
+        shapes = sorted({content(r["motion"], i)[1] for r in full for i in range(len(r["scores"]))}, key=SHAPES.index)
+        text += ["", "### Preservation by shape (full method)", "",
+                 "The full rows above split by the first frame's shape: *preservation* / *VAE ceiling*, each the "
+                 "mean over the videos of that shape (their count in brackets).", ""]
+        text.append(markdown_table(["motion", *shapes], [[r["motion"], *_by_shape(r, shapes)] for r in full]))
     ablations = [r for r in same if r["motion"] in args.ablation_motions and r["train_videos"] == args.train_videos
                  and r["variant"] in ABLATIONS]
     if args.ablation_motions:

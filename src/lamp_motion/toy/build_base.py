@@ -91,14 +91,14 @@ def build_tokenizer(max_length: int) -> CLIPTokenizer:
 
 def build_models(config: BuildConfig, tokenizer: CLIPTokenizer) -> tuple[CLIPTextModel, AutoencoderKL, UNet2DConditionModel]:
     """Randomly initialised text encoder, VAE and UNet (seeded by ``config.seed``)."""
+    if config.latent_factor not in (2, 4):
+        raise ValueError(f"latent_factor must be 2 or 4, got {config.latent_factor}")
     torch.manual_seed(config.seed)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=2, max_position_embeddings=config.max_length, projection_dim=64,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     ))
-    if config.latent_factor not in (2, 4):
-        raise ValueError(f"latent_factor must be 2 or 4, got {config.latent_factor}")
     vae_blocks = (16, 32) if config.latent_factor == 2 else (16, 32, 32)
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=4, block_out_channels=vae_blocks, layers_per_block=1,
