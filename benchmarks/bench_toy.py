@@ -41,7 +41,7 @@ from _docs import markdown_table, update_section  # noqa: E402
 from lamp_motion.config_io import load_config  # noqa: E402
 from lamp_motion.pipelines.images import image_to_tensor  # noqa: E402
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
-from lamp_motion.toy.demo import HELD_OUT_COLOURS, TRAIN_COLOURS, toy_config  # noqa: E402
+from lamp_motion.toy.demo import HELD_OUT_COLOURS, TRAIN_COLOURS, toy_config, unseen_content  # noqa: E402
 from lamp_motion.toy.metrics import score_video  # noqa: E402
 from lamp_motion.toy.motions import get_motion  # noqa: E402
 from lamp_motion.toy.scene import SHAPES  # noqa: E402
@@ -110,7 +110,7 @@ def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidan
     spec = get_motion(motion)
     scores = []
     for index in range(videos):
-        colour, shape = content(motion, index)
+        colour, shape = unseen_content(motion, index)
         image, _ = first_frame(motion, seed=seed + 1000 + index, colour=colour, shape=shape)
         result = pipe(f"a {colour} {shape} {spec.prompt}", Image.fromarray(image), num_frames=16, height=32, width=32,
                       num_inference_steps=gen_steps, guidance_scale=guidance, generator=seed + index,
@@ -126,12 +126,6 @@ def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidan
         score["vae_ceiling"] = score_video(still, motion, first_frame=image)["content_preservation"]
         scores.append(score)
     return scores
-
-
-def content(motion: str, index: int) -> tuple[str, str]:
-    """Colour and shape of the ``index``-th evaluated video of ``motion``: held-out colours, the motion's shapes in turn."""
-    shapes = get_motion(motion).shapes
-    return HELD_OUT_COLOURS[index % len(HELD_OUT_COLOURS)], shapes[index % len(shapes)]
 
 
 def vae_round_trip(pipe: LampPipeline, image: np.ndarray) -> np.ndarray:
@@ -248,7 +242,7 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
     full = [r for r in same if r["variant"] == "full" and r["train_videos"] == args.train_videos]
     text.append(markdown_table(["motion", *header], [[r["motion"], *cells(r)] for r in full]))
     if full:
-        shapes = sorted({content(r["motion"], i)[1] for r in full for i in range(len(r["scores"]))}, key=SHAPES.index)
+        shapes = sorted({unseen_content(r["motion"], i)[1] for r in full for i in range(len(r["scores"]))}, key=SHAPES.index)
         text += ["", "### Preservation by shape (full method)", "",
                  "The full rows above split by the first frame's shape: *preservation* / *VAE ceiling*, each the "
                  "mean over the videos of that shape (their count in brackets).", ""]
@@ -284,7 +278,7 @@ def _by_shape(row: dict, shapes: list[str]) -> list[str]:
     """Per shape: mean preservation (vs frame 1) / mean VAE ceiling over ``row``'s videos of it, and their count."""
     cells = []
     for shape in shapes:
-        scores = [score for i, score in enumerate(row["scores"]) if content(row["motion"], i)[1] == shape]
+        scores = [score for i, score in enumerate(row["scores"]) if unseen_content(row["motion"], i)[1] == shape]
         if not scores:
             cells.append("-")
             continue

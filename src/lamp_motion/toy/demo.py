@@ -26,6 +26,12 @@ TRAIN_COLOURS = tuple(c for c in sorted(COLOURS) if c not in HELD_OUT_COLOURS)
 SCORES = ("motion_fidelity", "content_preservation", "background_stability", "temporal_smoothness", "object_found")
 
 
+def unseen_content(motion: str, index: int) -> tuple[str, str]:
+    """Colour and shape of the ``index``-th generated video of ``motion``: held-out colours, the motion's shapes in turn."""
+    shapes = get_motion(motion).shapes
+    return HELD_OUT_COLOURS[index % len(HELD_OUT_COLOURS)], shapes[index % len(shapes)]
+
+
 def toy_config(motion: str) -> Path:
     """The packaged training config of a toy motion."""
     path = Path(__file__).resolve().parent.parent / "configs" / "toy" / f"{motion}.yaml"
@@ -49,8 +55,7 @@ def run_demo(out: Path, motion: str = "move_right", train_steps: int | None = No
     if videos < 1 or (train_steps is not None and train_steps < 1):
         raise ValueError(f"--videos {videos}, --train-steps {train_steps}: both must be at least 1 (leave --train-steps "
                          "out for the toy config's steps)")
-    spec = get_motion(motion)
-    shapes, prompt = spec.shapes, spec.prompt
+    prompt = get_motion(motion).prompt
     config = toy_config(motion)
     data = out / "data" / prompt.replace(" ", "_")
     print(f"[1/4] rendering {num_train_videos} training videos of {motion!r} ({prompt!r}) into {data}")
@@ -66,8 +71,7 @@ def run_demo(out: Path, motion: str = "move_right", train_steps: int | None = No
     generated = out / "videos"
     common = ["--motion", str(motion_file), "--out", str(generated), "--steps", str(gen_steps), "--guidance", str(guidance)]
     for index in range(videos):
-        colour = HELD_OUT_COLOURS[index % len(HELD_OUT_COLOURS)]
-        shape = shapes[index % len(shapes)]
+        colour, shape = unseen_content(motion, index)
         image, _ = first_frame(motion, seed=1000 + index, colour=colour, shape=shape)
         image_path = out / "first_frames" / f"{colour}-{shape}-{index}.png"
         image_path.parent.mkdir(parents=True, exist_ok=True)
