@@ -12,7 +12,7 @@ from transformers import CLIPTokenizer
 
 from lamp_motion.toy import base_model_path
 from lamp_motion.toy.base_quality import Verdict, classifier_accuracy, classify
-from lamp_motion.toy.build_base import UNK, VOCABULARY, BuildConfig, build_models, build_tokenizer
+from lamp_motion.toy.build_base import UNK, VOCABULARY, BuildConfig, build_models, build_tokenizer, reuse_vae
 from lamp_motion.toy.motions import MOTIONS
 from lamp_motion.toy.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, draw
 
@@ -109,3 +109,25 @@ def test_build_models_latent_factor(factor: int) -> None:
 def test_build_models_refuses_other_latent_factors() -> None:
     with pytest.raises(ValueError, match="latent_factor must be 2 or 4"):
         build_models(BuildConfig(latent_factor=8), build_tokenizer(16))
+
+
+@pytest.mark.parametrize("top", [True, False])
+def test_build_models_top_attention(top: bool) -> None:
+    """With top_attention the finest (16x16) level has attention blocks (and so first-frame attention)."""
+    _, _, unet = build_models(BuildConfig(top_attention=top), build_tokenizer(16))
+    finest_down, finest_up = unet.down_blocks[0], unet.up_blocks[-1]
+    assert hasattr(finest_down, "attentions") is top
+    assert hasattr(finest_up, "attentions") is top
+    assert hasattr(unet.down_blocks[1], "attentions")  # 8x8 has them either way
+
+
+def test_reuse_vae_loads_a_matching_vae_and_refuses_another(tmp_path) -> None:
+    tokenizer = build_tokenizer(16)
+    _, vae, _ = build_models(BuildConfig(), tokenizer)
+    with torch.no_grad():
+        vae.decoder.conv_out.bias.fill_(0.25)  # a mark that the loaded VAE is this one, not a fresh one
+    vae.save_pretrained(tmp_path / "vae")
+    loaded = reuse_vae(build_models(BuildConfig(), tokenizer)[1], tmp_path)
+    assert torch.equal(loaded.decoder.conv_out.bias, vae.decoder.conv_out.bias)
+    with pytest.raises(ValueError, match="differs from this build's in block_out_channels"):
+        reuse_vae(build_models(BuildConfig(latent_factor=4), tokenizer)[1], tmp_path)

@@ -58,12 +58,14 @@ class BuildConfig:
     seed: int = 0  # seeds rendering, initialisation and training
     resolution: int = 32  # image side in pixels
     latent_factor: int = 2  # VAE down-sampling factor, 2 or 4 (latents are resolution / latent_factor)
+    top_attention: bool = False  # factor 2: attention blocks also at the finest (16x16) latent level, as SD 1.x has
     images: int = 16384  # rendered training stills
     max_length: int = 16  # tokens per prompt, incl. start and end tokens
     vae_steps: int = 3000  # VAE optimiser steps (colours of small objects come out right only after ~2500)
     vae_batch: int = 32
     vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-6  # weight of the KL term against the pixel MSE
+    vae_from: str = ""  # folder of an earlier build with the same VAE settings: reuse its VAE instead of training one
     unet_steps: int = 5000  # UNet optimiser steps
     unet_batch: int = 64
     unet_lr: float = 1e-3  # peak learning rate (linear warm-up, cosine decay to 10%)
@@ -105,10 +107,18 @@ def build_models(config: BuildConfig, tokenizer: CLIPTokenizer) -> tuple[CLIPTex
         down_block_types=("DownEncoderBlock2D",) * len(vae_blocks), up_block_types=("UpDecoderBlock2D",) * len(vae_blocks),
         norm_num_groups=8, sample_size=config.resolution,
     )
-    if config.latent_factor == 2:
-        # 16x16 latents: a cheap first level without attention, cross-attention at 8x8
-        # and in the 4x4 mid block (1.2x the factor-4 UNet's time per training step,
-        # one thread, batch 64).
+    if config.latent_factor == 2 and config.top_attention:
+        # 16x16 latents with attention blocks at 16x16 and 8x8 and in the 4x4 mid block,
+        # none in the coarsest down/up blocks: SD 1.x's layout. The 6-10 px objects are
+        # 3-5 latent pixels wide, so their shape lives at 16x16: there the prompt reaches
+        # the drawing through cross-attention, and the video model's first-frame
+        # attention can copy frame 1's object.
+        levels = {"block_out_channels": (16, 32, 64), "attention_head_dim": (1, 2, 4),
+                  "down_block_types": ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+                  "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D")}
+    elif config.latent_factor == 2:
+        # The previous factor-2 layout: no attention at 16x16 (cross-attention at 8x8 and
+        # in the 4x4 mid block only).
         levels = {"block_out_channels": (16, 32, 64), "attention_head_dim": (1, 2, 4),
                   "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
                   "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")}
@@ -193,10 +203,26 @@ def train_vae(vae: AutoencoderKL, images: torch.Tensor, config: BuildConfig, gen
         schedule.step()
         bar.set_postfix(psnr=f"{10 * math.log10(4.0 / mse.item()):.1f}")
     vae.eval()
-    with torch.no_grad():
-        check = images[:512]
-        mse = F.mse_loss(vae.decode(vae.encode(check).latent_dist.mode()).sample.clamp(-1, 1), check).item()
+    return vae_psnr(vae, images)
+
+
+@torch.no_grad()
+def vae_psnr(vae: AutoencoderKL, images: torch.Tensor) -> float:
+    """Reconstruction PSNR (dB) of the first 512 stills through the posterior mode."""
+    check = images[:512]
+    mse = F.mse_loss(vae.decode(vae.encode(check).latent_dist.mode()).sample.clamp(-1, 1), check).item()
     return 10 * math.log10(4.0 / mse)  # peak-to-peak range of [-1, 1] is 2
+
+
+def reuse_vae(vae: AutoencoderKL, folder: Path) -> AutoencoderKL:
+    """The VAE of an earlier build in ``folder``, checked to have the configuration ``vae`` has."""
+    loaded = AutoencoderKL.from_pretrained(folder, subfolder="vae")
+    keys = ("block_out_channels", "latent_channels", "layers_per_block", "norm_num_groups", "sample_size")
+    differing = [key for key in keys if tuple(np.atleast_1d(loaded.config[key])) != tuple(np.atleast_1d(vae.config[key]))]
+    if differing:
+        raise ValueError(f"the VAE in {folder} differs from this build's in {', '.join(differing)}; "
+                         "build with the same --latent-factor and --resolution, or leave out --vae-from")
+    return loaded.eval()
 
 
 @torch.no_grad()
@@ -259,17 +285,21 @@ def train_unet(unet: UNet2DConditionModel, text_encoder: CLIPTextModel, tokenize
 def build(config: BuildConfig, out: Path) -> dict[str, float]:
     """Train every component and save the pipeline to ``out``; returns the build record."""
     torch.set_num_threads(config.threads)
-    generator = torch.Generator().manual_seed(config.seed)
+    # One generator per stage, so that a build reusing an earlier VAE (--vae-from) trains
+    # the same UNet as a build that trains that VAE itself.
+    generators = [torch.Generator().manual_seed(config.seed + stage) for stage in range(3)]
     started = time.perf_counter()
     tokenizer = build_tokenizer(config.max_length)
     text_encoder, vae, unet = build_models(config, tokenizer)
+    if config.vae_from:
+        vae = reuse_vae(vae, Path(config.vae_from))
     images, captions = render_stills(config)
     rendered = time.perf_counter()
-    psnr = train_vae(vae, images, config, generator)
+    psnr = vae_psnr(vae, images) if config.vae_from else train_vae(vae, images, config, generators[0])
     vae_done = time.perf_counter()
-    mean, std, scale = cache_latents(vae, images, generator)
+    mean, std, scale = cache_latents(vae, images, generators[1])
     vae.register_to_config(scaling_factor=scale)
-    unet, text_encoder, loss = train_unet(unet, text_encoder, tokenizer, (mean, std, scale), captions, config, generator)
+    unet, text_encoder, loss = train_unet(unet, text_encoder, tokenizer, (mean, std, scale), captions, config, generators[2])
     unet_done = time.perf_counter()
     pipeline = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder.eval(), tokenizer=tokenizer, unet=unet.eval(),
                                        scheduler=build_scheduler(), safety_checker=None, feature_extractor=None,
