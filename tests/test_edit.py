@@ -126,6 +126,14 @@ def test_edit_writes_mp4_gif_sheet_first_frame_and_settings(edit_files, tmp_path
         assert frames.shape == (4, 32, 32, 3)
     assert Image.open(out / record["images"]["first_frame"]).size == (32, 32)
     assert Image.open(out / record["videos"]["sheet"]).size == (4 * 128, 128)
+    assert record["seed"] is None  # editing from a given image uses no randomness
+
+
+def test_edit_says_a_seed_does_nothing_with_an_image(edit_files, tmp_path, capsys):
+    assert edit("--motion", str(edit_files / "motion.safetensors"), "--video", str(edit_files / "source.mp4"),
+                "--image", str(edit_files / "edited.png"), "--prompt", "a red square", "--out", str(tmp_path),
+                "--seed", "5") == 0
+    assert "--seed has no effect with --image" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("changes,message", [
@@ -219,3 +227,4 @@ def test_edit_with_a_canny_controlnet(edit_files, tiny_controlnet, tiny_sd_folde
     assert record["image_prompt"] == "a red square" and record["fps"] == 5
     assert Image.open(out / record["images"]["canny_edges"]).size == (64, 64)
     assert read_video(out / record["videos"]["mp4"])[0].shape == (4, 32, 32, 3)
+    assert record["seed"] == 0  # the ControlNet first frame's seed

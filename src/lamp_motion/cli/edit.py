@@ -35,7 +35,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--stride", type=int, default=None,
                         help="take every stride-th source frame (default: the motion's training stride, else 2)")
     parser.add_argument("--start", type=int, default=0, help="first source frame used")
-    parser.set_defaults(func=run, out="outputs/edits", fps=None)
+    # --seed seeds only the ControlNet first frame: inversion and sampling are deterministic (DDIM).
+    parser.set_defaults(func=run, out="outputs/edits", fps=None, seed=None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,7 +100,7 @@ def edit(args: argparse.Namespace) -> int:
     image_prompt = args.image_prompt or args.prompt
     if image is None:  # edges of the source's own first frame, at the image model's size (no upscaled clip frame)
         image, edges = first_frame_from_canny(Image.fromarray(video[args.start]), image_prompt, args.canny_controlnet,
-                                              args.canny_image_model, height, width, device, dtype, seed=args.seed,
+                                              args.canny_image_model, height, width, device, dtype, seed=args.seed or 0,
                                               steps=args.canny_steps, guidance=args.canny_guidance,
                                               conditioning_scale=args.canny_scale, low=low, high=high)
         first_frame = f"canny:{args.canny_controlnet} with {args.canny_image_model}"
@@ -108,6 +109,9 @@ def edit(args: argparse.Namespace) -> int:
         edges.save(out_dir / files["canny_edges"])
     else:
         first_frame, image_prompt = f"image:{args.image}", None
+        if args.seed is not None:
+            notes.append("--seed has no effect with --image: DDIM inversion and DDIM sampling are deterministic "
+                         "(the seed is used only to make a first frame with --canny-controlnet)")
     image, note = fit_image(image, height, width)
     if note:
         notes.append(f"edited first frame {note}")
@@ -131,7 +135,7 @@ def edit(args: argparse.Namespace) -> int:
                   inversion="DDIM, empty prompt, no guidance, same steps", guidance=args.guidance,
                   negative_prompt=args.negative_prompt, shared_noise=0.0, adain=not args.no_adain,
                   histogram_matching=not args.no_histogram_matching, device=str(device), dtype=str(dtype),
-                  seed=args.seed, images=files)
+                  seed=None if args.image else args.seed or 0, images=files)
     path = write_outputs(out_dir, name, out.frames[0], fps, record)
     print(f"edited video: {path.with_suffix('.mp4')}")
     return 0
