@@ -228,3 +228,20 @@ def test_edit_with_a_canny_controlnet(edit_files, tiny_controlnet, tiny_sd_folde
     assert Image.open(out / record["images"]["canny_edges"]).size == (64, 64)
     assert read_video(out / record["videos"]["mp4"])[0].shape == (4, 32, 32, 3)
     assert record["seed"] == 0  # the ControlNet first frame's seed
+
+
+def test_pipeline_and_edit_video_default_to_the_motion_files_training_size(edit_files, tiny_sd_folder, video):
+    """Without sizes the motion's recorded 4 frames of 32x32 are used, not the paper's 16 of 320x512."""
+    pipe = LampPipeline.from_motion(str(edit_files / "motion.safetensors"))
+    assert pipe.trained_size == {"height": 32, "width": 32, "num_frames": 4}
+    first = Image.fromarray(video[0])
+    out = pipe("a red square", first, num_inference_steps=1, guidance_scale=1.0, output_type="latent", progress=False)
+    assert tuple(out.latents.shape[2:]) == (4, 32 // pipe.vae_scale_factor, 32 // pipe.vae_scale_factor)
+    edited = edit_video(pipe, video, first, "", num_inference_steps=1, guidance_scale=1.0, output_type="latent",
+                        progress=False)
+    assert edited.latents.shape == out.latents.shape
+    out = pipe("a red square", first, num_frames=3, height=16, width=24, num_inference_steps=1, guidance_scale=1.0,
+               output_type="latent", progress=False)  # given sizes win
+    assert tuple(out.latents.shape[2:]) == (3, 16 // pipe.vae_scale_factor, 24 // pipe.vae_scale_factor)
+    bare = LampPipeline.from_base(load_base(str(tiny_sd_folder)))  # no motion file: the paper's size
+    assert bare.default_size(None, None, None) == (16, 320, 512)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ._errors import run_with_user_errors
-from .generate import add_shared_arguments, motion_defaults, resolve_device
+from .generate import add_shared_arguments, resolve_device
 
 
 def add_parser(subparsers) -> None:
@@ -70,7 +70,7 @@ def edit(args: argparse.Namespace) -> int:
 
     # 1. Check everything that needs no model: motion header, sizes, source video, edited image.
     header = read_motion_header(args.motion)
-    trained = motion_defaults(header)
+    trained = header.trained_size
     height = args.height or trained["height"] or 320
     width = args.width or trained["width"] or 512
     frames = args.frames if args.frames is not None else (trained["num_frames"] or 24)

@@ -66,12 +66,6 @@ def resolve_device(name: str, dtype: str):
     return device, {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
 
 
-def motion_defaults(header) -> dict:
-    """Training size and window recorded in a motion file (None where absent)."""
-    meta = header.metadata
-    return {key: int(meta[key]) if meta.get(key, "").isdigit() else None for key in ("height", "width", "num_frames")}
-
-
 def run(args: argparse.Namespace) -> int:
     return run_with_user_errors(lambda: generate(args))
 
@@ -99,7 +93,7 @@ def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) 
     from ..pipelines.outputs import slug, write_outputs
 
     header = read_motion_header(args.motion)
-    trained = motion_defaults(header)
+    trained = header.trained_size
     height = args.height or trained["height"] or 320
     width = args.width or trained["width"] or 512
     window = trained["num_frames"] or 16

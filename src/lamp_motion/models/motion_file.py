@@ -41,6 +41,12 @@ class MotionFile:
     def prompt(self) -> str | None:
         return self.metadata.get("prompt")
 
+    @property
+    def trained_size(self) -> dict[str, int | None]:
+        """``height``, ``width`` and ``num_frames`` the motion was tuned at (None where not recorded)."""
+        meta = self.metadata
+        return {key: int(meta[key]) if meta.get(key, "").isdigit() else None for key in ("height", "width", "num_frames")}
+
 
 def save_motion(video_unet: VideoUNet, path: str | os.PathLike, dtype: str = "fp16",
                 extra_metadata: dict[str, str] | None = None) -> Path:

@@ -65,7 +65,8 @@ def source_clip(frames: np.ndarray, num_frames: int, stride: int, height: int, w
 
 
 def edit_video(pipe, source: np.ndarray | str | os.PathLike, edited_first_frame: Image.Image | str | os.PathLike,
-               prompt: str, num_frames: int = 24, stride: int = 2, start: int = 0, height: int = 320, width: int = 512,
+               prompt: str, num_frames: int | None = None, stride: int = 2, start: int = 0, height: int | None = None,
+               width: int | None = None,
                num_inference_steps: int = 50, guidance_scale: float = 12.5, negative_prompt: str | None = None,
                adain: AdaINSchedule | bool = True, histogram_matching: bool = True, output_type: str = "np",
                decode_chunk: int = 8, progress: bool = True) -> EditOutput:
@@ -73,10 +74,13 @@ def edit_video(pipe, source: np.ndarray | str | os.PathLike, edited_first_frame:
 
     source: a (f, h, w, 3) uint8 video or a video path (see :func:`lamp_motion.video_io.read_video`).
     edited_first_frame: a PIL image or an image path; it is fitted to height x width.
+    num_frames, height, width: default to the motion file's training size (see
+    ``LampPipeline.default_size``); stride: take every stride-th source frame.
     The inversion uses ``num_inference_steps`` steps, the empty prompt and no guidance;
     sampling uses ``prompt``, ``guidance_scale`` and the same number of steps.
     """
     # 1. Check inputs before any model runs: sizes, the source clip, the edited image.
+    num_frames, height, width = pipe.default_size(num_frames, height, width)
     pipe.check_inputs(num_frames, height, width, num_inference_steps, guidance_scale, 0.0, output_type)
     notes: list[str] = []
     if not isinstance(source, np.ndarray):

@@ -25,6 +25,8 @@ from .noise import shared_noise
 from .postprocess import AdaINSchedule, match_histograms
 
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
+# Size used when neither the call nor the loaded motion file gives one: the paper's.
+DEFAULT_SIZE = {"num_frames": 16, "height": 320, "width": 512}
 
 
 @dataclass
@@ -46,17 +48,26 @@ class LampPipeline(DiffusionPipeline):
         super().__init__()
         self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.trained_size: dict[str, int | None] = {}  # the loaded motion file's, set by from_base
+
+    def default_size(self, num_frames: int | None, height: int | None, width: int | None) -> tuple[int, int, int]:
+        """The given sizes, else the loaded motion file's training size, else the paper's (16 frames, 320x512)."""
+        given = {"num_frames": num_frames, "height": height, "width": width}
+        size = {key: value if value is not None else self.trained_size.get(key) or DEFAULT_SIZE[key]
+                for key, value in given.items()}
+        return size["num_frames"], size["height"], size["width"]
 
     @classmethod
     def from_base(cls, base: BaseModel, motion: str | None = None, options: MotionOptions | None = None,
                   allow_other_base: bool = False) -> "LampPipeline":
         """Inflate ``base`` (in place) and load a motion file onto it; DDIM sampler on the base's schedule."""
-        if motion is not None:
-            options = read_motion_header(motion).options
-        video = VideoUNet.inflate(base.unet, options)
+        header = read_motion_header(motion) if motion is not None else None
+        video = VideoUNet.inflate(base.unet, header.options if header is not None else options)
         if motion is not None:
             load_motion(video, motion, allow_other_base=allow_other_base)
-        return cls(base.vae, base.text_encoder, base.tokenizer, video.eval(), base.ddim_scheduler())
+        pipe = cls(base.vae, base.text_encoder, base.tokenizer, video.eval(), base.ddim_scheduler())
+        pipe.trained_size = header.trained_size if header is not None else {}
+        return pipe
 
     @classmethod
     def from_motion(cls, motion: str, base: str | None = None, dtype: torch.dtype = torch.float32,
@@ -132,8 +143,9 @@ class LampPipeline(DiffusionPipeline):
 
     # ---- generation ------------------------------------------------------------------
     @torch.no_grad()
-    def __call__(self, prompt: str | list[str], first_frame, num_frames: int = 16, height: int = 320, width: int = 512,
-                 num_inference_steps: int = 50, guidance_scale: float = 12.5, negative_prompt: str | list[str] | None = None,
+    def __call__(self, prompt: str | list[str], first_frame, num_frames: int | None = None, height: int | None = None,
+                 width: int | None = None, num_inference_steps: int = 50, guidance_scale: float = 12.5,
+                 negative_prompt: str | list[str] | None = None,
                  generator: torch.Generator | int | None = None, shared_noise_alpha: float = 0.2,
                  adain: AdaINSchedule | bool = True, histogram_matching: bool = True, latents: torch.Tensor | None = None,
                  eta: float = 0.0, output_type: str = "np", decode_chunk: int = 8, progress: bool = True) -> LampOutput:
@@ -141,12 +153,15 @@ class LampPipeline(DiffusionPipeline):
 
         prompt: one prompt, or one per video. first_frame: a PIL image, or latents
         (1 or b, c, h/8, w/8). generator: a torch.Generator or an int seed.
+        num_frames, height, width: default to the loaded motion file's training size, else
+        16 frames of 320x512 (the paper's).
         shared_noise_alpha: weight of the shared noise (0 = independent frames).
         adain: True (default schedule), False, or an AdaINSchedule. latents: initial
         latents (b, c, f, h/8, w/8) instead of fresh noise (e.g. from DDIM inversion);
         frame 1 is replaced by the first frame and no shared noise is applied to them.
         """
         # 1. Check inputs.
+        num_frames, height, width = self.default_size(num_frames, height, width)
         self.check_inputs(num_frames, height, width, num_inference_steps, guidance_scale, shared_noise_alpha, output_type)
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         batch = len(prompts)
