@@ -12,7 +12,8 @@ from transformers import CLIPTokenizer
 
 from lamp_motion.toy import base_model_path
 from lamp_motion.toy.base_quality import Verdict, classifier_accuracy, classify
-from lamp_motion.toy.build_base import UNK, VOCABULARY, BuildConfig, build_models, build_tokenizer, reuse_vae
+from lamp_motion.toy.build_base import (UNK, VOCABULARY, BuildConfig, build_models, build_tokenizer, continue_from,
+                                         reuse_vae)
 from lamp_motion.toy.motions import MOTIONS
 from lamp_motion.toy.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, draw
 
@@ -131,3 +132,22 @@ def test_reuse_vae_loads_a_matching_vae_and_refuses_another(tmp_path) -> None:
     assert torch.equal(loaded.decoder.conv_out.bias, vae.decoder.conv_out.bias)
     with pytest.raises(ValueError, match="differs from this build's in block_out_channels"):
         reuse_vae(build_models(BuildConfig(latent_factor=4), tokenizer)[1], tmp_path)
+
+
+def test_continue_from_loads_a_matching_unet_and_text_encoder_and_refuses_another(tmp_path) -> None:
+    tokenizer = build_tokenizer(16)
+    text_encoder, _, unet = build_models(BuildConfig(), tokenizer)
+    with torch.no_grad():
+        unet.conv_out.bias.fill_(0.5)  # marks of the saved weights
+        text_mark = list(text_encoder.state_dict())[-1]
+        text_encoder.state_dict()[text_mark].fill_(0.5)
+    unet.save_pretrained(tmp_path / "unet")
+    text_encoder.save_pretrained(tmp_path / "text_encoder")
+    fresh_text, _, fresh_unet = build_models(BuildConfig(), tokenizer)
+    loaded_unet, loaded_text = continue_from(fresh_unet, fresh_text, tmp_path)
+    assert torch.equal(loaded_unet.conv_out.bias, unet.conv_out.bias)
+    assert torch.equal(loaded_text.state_dict()[text_mark], text_encoder.state_dict()[text_mark])
+    assert not torch.equal(fresh_text.state_dict()[text_mark], text_encoder.state_dict()[text_mark])
+    other_text, _, other_unet = build_models(BuildConfig(top_attention=True), tokenizer)
+    with pytest.raises(ValueError, match="the UNet in .* differs from this build's in down_block_types"):
+        continue_from(other_unet, other_text, tmp_path)

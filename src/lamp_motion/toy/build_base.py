@@ -66,6 +66,8 @@ class BuildConfig:
     vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-6  # weight of the KL term against the pixel MSE
     vae_from: str = ""  # folder of an earlier build with the same VAE settings: reuse its VAE instead of training one
+    init_from: str = ""  # folder of an earlier build with the same settings: continue training its UNet and text
+    # encoder (its VAE is reused) for unet_steps more steps, with a fresh warm-up and decay of the learning rate
     unet_steps: int = 5000  # UNet optimiser steps
     unet_batch: int = 64
     unet_lr: float = 1e-3  # peak learning rate (linear warm-up, cosine decay to 10%)
@@ -214,14 +216,31 @@ def vae_psnr(vae: AutoencoderKL, images: torch.Tensor) -> float:
     return 10 * math.log10(4.0 / mse)  # peak-to-peak range of [-1, 1] is 2
 
 
+def _check_same(kind: str, built: dict, loaded: dict, folder: Path, keys: tuple[str, ...]) -> None:
+    differing = [key for key in keys if np.atleast_1d(built[key]).tolist() != np.atleast_1d(loaded[key]).tolist()]
+    if differing:
+        raise ValueError(f"the {kind} in {folder} differs from this build's in {', '.join(differing)}; build with the "
+                         "settings it was built with (see its build.json), or leave out --vae-from / --init-from")
+
+
+def continue_from(unet: UNet2DConditionModel, text_encoder: CLIPTextModel,
+                  folder: Path) -> tuple[UNet2DConditionModel, CLIPTextModel]:
+    """The UNet and text encoder of an earlier build in ``folder``, checked to have this build's architecture."""
+    loaded_unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
+    _check_same("UNet", unet.config, loaded_unet.config, folder,
+                ("block_out_channels", "down_block_types", "up_block_types", "attention_head_dim", "layers_per_block",
+                 "cross_attention_dim", "sample_size"))
+    loaded_text = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder")
+    _check_same("text encoder", text_encoder.config.to_dict(), loaded_text.config.to_dict(), folder,
+                ("hidden_size", "num_hidden_layers", "vocab_size", "max_position_embeddings"))
+    return loaded_unet, loaded_text
+
+
 def reuse_vae(vae: AutoencoderKL, folder: Path) -> AutoencoderKL:
     """The VAE of an earlier build in ``folder``, checked to have the configuration ``vae`` has."""
     loaded = AutoencoderKL.from_pretrained(folder, subfolder="vae")
-    keys = ("block_out_channels", "latent_channels", "layers_per_block", "norm_num_groups", "sample_size")
-    differing = [key for key in keys if tuple(np.atleast_1d(loaded.config[key])) != tuple(np.atleast_1d(vae.config[key]))]
-    if differing:
-        raise ValueError(f"the VAE in {folder} differs from this build's in {', '.join(differing)}; "
-                         "build with the same --latent-factor and --resolution, or leave out --vae-from")
+    _check_same("VAE", vae.config, loaded.config, folder,
+                ("block_out_channels", "latent_channels", "layers_per_block", "norm_num_groups", "sample_size"))
     return loaded.eval()
 
 
@@ -291,11 +310,19 @@ def build(config: BuildConfig, out: Path) -> dict[str, float]:
     started = time.perf_counter()
     tokenizer = build_tokenizer(config.max_length)
     text_encoder, vae, unet = build_models(config, tokenizer)
-    if config.vae_from:
-        vae = reuse_vae(vae, Path(config.vae_from))
+    if config.vae_from and config.init_from and Path(config.vae_from) != Path(config.init_from):
+        raise ValueError("--init-from reuses that build's VAE; leave out --vae-from or give it the same folder")
+    reused = config.vae_from or config.init_from
+    previous = None
+    if config.init_from:
+        unet, text_encoder = continue_from(unet, text_encoder, Path(config.init_from))
+        record_file = Path(config.init_from) / "build.json"
+        previous = json.loads(record_file.read_text()) if record_file.is_file() else None
+    if reused:
+        vae = reuse_vae(vae, Path(reused))
     images, captions = render_stills(config)
     rendered = time.perf_counter()
-    psnr = vae_psnr(vae, images) if config.vae_from else train_vae(vae, images, config, generators[0])
+    psnr = vae_psnr(vae, images) if reused else train_vae(vae, images, config, generators[0])
     vae_done = time.perf_counter()
     mean, std, scale = cache_latents(vae, images, generators[1])
     vae.register_to_config(scaling_factor=scale)
@@ -313,7 +340,10 @@ def build(config: BuildConfig, out: Path) -> dict[str, float]:
         "vae_parameters": sum(p.numel() for p in vae.parameters()),
         "text_encoder_parameters": sum(p.numel() for p in text_encoder.parameters()),
     }
-    (out / "build.json").write_text(json.dumps({"config": asdict(config), "result": record}, indent=2) + "\n")
+    saved = {"config": asdict(config), "result": record}
+    if previous is not None:
+        saved["continued_from"] = previous  # the build record of the weights this build started from
+    (out / "build.json").write_text(json.dumps(saved, indent=2) + "\n")
     return record
 
 
