@@ -303,6 +303,8 @@ def train_unet(unet: UNet2DConditionModel, text_encoder: CLIPTextModel, tokenize
 
 def build(config: BuildConfig, out: Path) -> dict[str, float]:
     """Train every component and save the pipeline to ``out``; returns the build record."""
+    if config.vae_from and config.init_from and Path(config.vae_from) != Path(config.init_from):
+        raise ValueError("--init-from reuses that build's VAE; leave out --vae-from or give it the same folder")
     torch.set_num_threads(config.threads)
     # One generator per stage, so that a build reusing an earlier VAE (--vae-from) trains
     # the same UNet as a build that trains that VAE itself.
@@ -310,8 +312,6 @@ def build(config: BuildConfig, out: Path) -> dict[str, float]:
     started = time.perf_counter()
     tokenizer = build_tokenizer(config.max_length)
     text_encoder, vae, unet = build_models(config, tokenizer)
-    if config.vae_from and config.init_from and Path(config.vae_from) != Path(config.init_from):
-        raise ValueError("--init-from reuses that build's VAE; leave out --vae-from or give it the same folder")
     reused = config.vae_from or config.init_from
     previous = None
     if config.init_from:
