@@ -64,15 +64,15 @@ def edit(args: argparse.Namespace) -> int:
     from ..pipelines.editing import edit_video, source_clip
     from ..pipelines.first_frame import check_source
     from ..pipelines.images import fit_image, load_image
-    from ..pipelines.lamp_pipeline import LampPipeline
+    from ..pipelines.lamp_pipeline import DEFAULT_SIZE, LampPipeline
     from ..pipelines.outputs import slug, write_outputs
     from ..video_io import read_video
 
     # 1. Check everything that needs no model: motion header, sizes, source video, edited image.
     header = read_motion_header(args.motion)
     trained = header.trained_size
-    height = args.height or trained["height"] or 320
-    width = args.width or trained["width"] or 512
+    height = args.height or trained["height"] or DEFAULT_SIZE["height"]
+    width = args.width or trained["width"] or DEFAULT_SIZE["width"]
     frames = args.frames if args.frames is not None else (trained["num_frames"] or 24)
     stride = args.stride if args.stride is not None else (trained_stride(header) or 2)
     LampPipeline.check_inputs(frames, height, width, args.steps, args.guidance, 0.0, "np")

@@ -88,14 +88,14 @@ def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) 
     from ..models.loading import load_base
     from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2i
     from ..pipelines.images import load_image
-    from ..pipelines.lamp_pipeline import LampPipeline
+    from ..pipelines.lamp_pipeline import DEFAULT_SIZE, LampPipeline
     from ..pipelines.long_video import generate_long
     from ..pipelines.outputs import slug, write_outputs
 
     header = read_motion_header(args.motion)
     trained = header.trained_size
-    height = args.height or trained["height"] or 320
-    width = args.width or trained["width"] or 512
+    height = args.height or trained["height"] or DEFAULT_SIZE["height"]
+    width = args.width or trained["width"] or DEFAULT_SIZE["width"]
     window = trained["num_frames"] or 16
     frames = args.frames or window
     LampPipeline.check_inputs(frames, height, width, args.steps, args.guidance, args.shared_noise, "np")
