@@ -12,7 +12,11 @@ with the toy metrics (lamp_motion/toy/metrics.py). Experiments:
 - ``videos=K``: the full method with 4, 8 and 16 training videos;
 - training steps: the full method with 3000 steps beside the config's;
 - generation settings on one full motion file: guidance off or higher, more shared
-  noise, more DDIM steps, without AdaIN, without histogram matching.
+  noise, more DDIM steps, without AdaIN, without histogram matching;
+- where the limit on preservation is (beyond the paper): the ground-truth videos
+  through the VAE (the most a model decoding through it can keep), the full motion
+  file on its own training videos, and tunings with another learning rate or schedule
+  or with more of the UNet trained (all of attn1, every weight).
 
 Motion files are kept under ``--work`` and reused when the same experiment is run again
 (delete the folder to retrain). Results go to docs/results.md (section ``toy-results``)
@@ -45,7 +49,7 @@ from lamp_motion.toy.demo import HELD_OUT_COLOURS, TRAIN_COLOURS, toy_config, un
 from lamp_motion.toy.metrics import score_video  # noqa: E402
 from lamp_motion.toy.motions import get_motion  # noqa: E402
 from lamp_motion.toy.scene import SHAPES  # noqa: E402
-from lamp_motion.toy.sets import first_frame, make_set  # noqa: E402
+from lamp_motion.toy.sets import first_frame, make_set, read_set  # noqa: E402
 from lamp_motion.training.config import TrainConfig  # noqa: E402
 from lamp_motion.training.trainer import train  # noqa: E402
 
@@ -77,6 +81,22 @@ PAPER_SAYS = {
     "no_temporal_attention": "worse temporal consistency",
     "no_first_frame_attention": "content and background drift from frame 1",
 }
+# Beyond the paper: training changes that could lift preservation (same data, seed and steps).
+TRAINING_VARIANTS = {
+    "lr_cosine": {"lr_scheduler": "cosine"},
+    "lr_3e-4": {"learning_rate": 3e-4},
+    "train_attn1": {"train_layers": "attn1"},
+    "train_unet": {"train_layers": "unet", "learning_rate": 3e-4},  # 1e-3 on every base weight is too much
+}
+# The rows of the "where the limit is" group: the training variants and two evaluation-only rows.
+LIMIT_VARIANTS = {
+    "ground_truth_vae": "ground truth through the VAE (no model)",
+    "training_content": "the full row's motion file on its own training videos",
+    "lr_cosine": "cosine learning-rate decay to 0",
+    "lr_3e-4": "learning rate 3e-4 instead of 1e-3",
+    "train_attn1": "trains all of attn1 (q, k, v, out), not just to_q",
+    "train_unet": "trains every UNet weight (learning rate 3e-4)",
+}
 TRANSLATIONS = ("move_right", "move_left", "move_up", "move_down", "diagonal")
 
 
@@ -94,7 +114,7 @@ def tune(work: Path, motion: str, variant: str, num_videos: int, steps: int | No
     if not data.exists():
         make_set(motion, data, num_videos=num_videos, num_frames=24, seed=seed, colours=TRAIN_COLOURS)
     config = load_config(TrainConfig, toy_config(motion), [f"data={data}", f"output_dir={out}"])
-    config = replace(config, **ABLATIONS[variant], **({"steps": steps} if steps else {}))
+    config = replace(config, **{**ABLATIONS, **TRAINING_VARIANTS}[variant], **({"steps": steps} if steps else {}))
     started = time.perf_counter()
     train(config)
     minutes = (time.perf_counter() - started) / 60
@@ -103,20 +123,34 @@ def tune(work: Path, motion: str, variant: str, num_videos: int, steps: int | No
 
 
 def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidance: float, shared_noise: float,
-             seed: int, adain: bool = True, histogram_matching: bool = True) -> list[dict[str, float]]:
-    """Generate ``videos`` videos of unseen content and score each against its rendered first frame."""
+             seed: int, adain: bool = True, histogram_matching: bool = True, training_set: Path | None = None,
+             ground_truth: bool = False) -> list[dict[str, float]]:
+    """Generate ``videos`` videos of unseen content and score each against its rendered first frame.
+
+    ``training_set``: generate from its videos' own first frames and captions instead
+    (video ``i`` from clip ``i`` modulo the set's size). ``ground_truth``: score, instead
+    of generated videos, the unseen content's rendered ground truth with every frame
+    passed through the VAE (encoded and decoded as a first frame is).
+    """
     pipe = LampPipeline.from_motion(str(motion_file))
     pipe.set_progress_bar_config(disable=True)
     spec = get_motion(motion)
+    clips = [clip for _, clip in read_set(training_set)[1]] if training_set else []
     scores = []
     for index in range(videos):
         colour, shape = unseen_content(motion, index)
-        image, _ = first_frame(motion, seed=seed + 1000 + index, colour=colour, shape=shape)
-        result = pipe(f"a {colour} {shape} {spec.prompt}", Image.fromarray(image), num_frames=16, height=32, width=32,
-                      num_inference_steps=gen_steps, guidance_scale=guidance, generator=seed + index,
-                      shared_noise_alpha=shared_noise, adain=adain, histogram_matching=histogram_matching,
-                      progress=False)
-        frames = result.frames[0]
+        image, clip = first_frame(motion, seed=seed + 1000 + index, colour=colour, shape=shape)
+        prompt = f"a {colour} {shape} {spec.prompt}"
+        if clips:
+            clip = clips[index % len(clips)]
+            image, prompt = clip.render(16)[0], clip.caption
+        if ground_truth:
+            frames = np.stack([vae_round_trip(pipe, frame) for frame in clip.render(16)])
+        else:
+            frames = pipe(prompt, Image.fromarray(image), num_frames=16, height=32, width=32,
+                          num_inference_steps=gen_steps, guidance_scale=guidance, generator=seed + index,
+                          shared_noise_alpha=shared_noise, adain=adain, histogram_matching=histogram_matching,
+                          progress=False).frames[0]
         score = score_video(frames, motion, first_frame=image)
         # Preservation against the video's own frame 1 (the decoded first-frame latent the
         # model was given) and the ceiling the toy VAE alone sets on preservation against
@@ -157,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--generation-variants", nargs="*", default=list(GENERATION_VARIANTS),
                         help="generation settings to compare on --count-motion's full motion file")
+    parser.add_argument("--limit-variants", nargs="*", default=list(LIMIT_VARIANTS),
+                        help="rows of the 'where the limit is' group, on --count-motion")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1: the toy models are too small to gain from more, and a loaded "
                              "shared machine can stall with 2)")
@@ -165,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.motions, args.ablation_motions, args.counts, args.compare_steps = args.motions[:1], [], [], []
-        args.generation_variants = []
+        args.generation_variants, args.limit_variants = [], []
         args.train_steps, args.videos, args.gen_steps = args.train_steps or 20, 2, 5
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -180,8 +216,12 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown --generation-variants {sorted(unknown)}; choose from {list(GENERATION_VARIANTS)}")
     settings = [(args.count_motion, v, args.train_videos, steps) for v in args.generation_variants]
+    unknown = set(args.limit_variants) - set(LIMIT_VARIANTS)
+    if unknown:
+        parser.error(f"unknown --limit-variants {sorted(unknown)}; choose from {list(LIMIT_VARIANTS)}")
+    limits = [(args.count_motion, v, args.train_videos, steps) for v in args.limit_variants]
     experiments = (full[:2] + (ablations[0] if ablations else []) + counts + longer + sum(ablations[1:], [])
-                   + full[2:] + settings)
+                   + full[2:] + settings + limits)
     # Rows of an earlier (stopped, or split) run in the same --work folder with the same
     # generation settings are kept rather than generated again.
     saved = args.work / "results.json"
@@ -199,11 +239,15 @@ def main(argv: list[str] | None = None) -> None:
 
 def experiment(args: argparse.Namespace, motion: str, variant: str, count: int, override: int | None) -> dict:
     """Tune (unless the motion file is there) and evaluate one experiment; its results row."""
-    trained_variant = variant if variant in ABLATIONS and variant != "no_shared_noise" else "full"
-    motion_file, minutes, trained_steps = tune(args.work, motion, trained_variant, count, override, args.seed)
+    trained = variant in TRAINING_VARIANTS or (variant in ABLATIONS and variant != "no_shared_noise")
+    motion_file, minutes, trained_steps = tune(args.work, motion, variant if trained else "full", count, override, args.seed)
     settings = {"gen_steps": args.gen_steps, "guidance": args.guidance,
                 "shared_noise": 0.0 if variant == "no_shared_noise" else args.shared_noise,
                 **GENERATION_VARIANTS.get(variant, {})}
+    if variant == "training_content":
+        settings["training_set"] = args.work / "data" / f"{motion}-{count}v"
+    if variant == "ground_truth_vae":  # the motion file only lends its pipeline's VAE
+        settings["ground_truth"], minutes = True, 0.0
     started = time.perf_counter()
     scores = evaluate(motion_file, motion, args.videos, seed=args.seed, **settings)
     print(f"{motion:12s} {variant:26s} {count:2d} videos: fidelity {stats(scores, 'motion_fidelity')}, "
@@ -265,6 +309,13 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         text += ["", f"### Generation settings ({args.count_motion}, same motion file as its full row)", ""]
         text.append(markdown_table(["setting", *header[:-1]], [[("default" if r["variant"] == "full" else r["variant"]),
                                                                  *cells(r)[:-1]] for r in rows]))
+    if args.limit_variants:
+        rows = [r for r in same if r["motion"] == args.count_motion and r["train_videos"] == args.train_videos
+                and r["variant"] in ("full", *LIMIT_VARIANTS)]
+        rows.sort(key=lambda r: ["full", *LIMIT_VARIANTS].index(r["variant"]))
+        text += ["", f"### Where the limit is ({args.count_motion}, {args.train_videos} videos; beyond the paper)", ""]
+        text.append(markdown_table(["row", *header], [[LIMIT_VARIANTS.get(r["variant"], "full method (default)"), *cells(r)]
+                                                      for r in rows]))
     longer = [r for r in results if r["motion"] == args.count_motion and r["variant"] == "full"
               and r["train_videos"] == args.train_videos]
     if args.compare_steps:

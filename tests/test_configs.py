@@ -57,6 +57,7 @@ def test_paper_configs_use_the_paper_setting(motion):
     assert (config.mixed_precision, config.gradient_checkpointing) == ("fp16", True)
     assert config.motion_conv and config.first_frame_attention and config.temporal_attention
     assert config.conv_mode == "causal" and config.first_frame_conditioning
+    assert config.train_layers == "lamp" and config.motion_options().train_layers == "lamp"
     words = set(PAPER_MOTIONS[motion].split()) - {"the", "to"}
     for prompt in config.validation_prompts:  # validation prompts show the motion (in any word form)
         assert any(word[:4] in prompt for word in words), prompt
@@ -106,3 +107,10 @@ def test_command_line_values_read_as_users_type_them():
     assert (config.mixed_precision, config.learning_rate, config.flip) == ("no", 1e-4, False)
     with pytest.raises(ConfigError, match="flip must be true or false, got 'no'"):
         load_config(TrainConfig, None, ["flip=no"])
+
+
+def test_train_layers_reach_the_model_options_and_bad_values_are_named():
+    config = load_config(TrainConfig, CONFIGS / "toy" / "move_right.yaml", ["train_layers=attn1"])
+    assert config.motion_options().train_layers == "attn1"
+    with pytest.raises(ValueError, match="train_layers='all'"):
+        load_config(TrainConfig, CONFIGS / "toy" / "move_right.yaml", ["train_layers=all"])

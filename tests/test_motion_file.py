@@ -41,6 +41,28 @@ def test_round_trip_gives_identical_outputs(tmp_path, dtype):
     assert torch.equal(fresh(latents, t, text), video(latents, t, text))
 
 
+@torch.no_grad()
+def test_whole_unet_motion_file_round_trips(tmp_path):
+    options = MotionOptions(train_layers="unet")
+    video = trained_video(options=options)
+    for p in video.unet.parameters():
+        p.add_(0.01)  # every weight "trained"
+    path = save_motion(video, tmp_path / "m.safetensors", dtype="fp32")
+    fresh = VideoUNet.inflate(make_tiny_unet(0), options)
+    header = load_motion(fresh, path)
+    assert header.options.train_layers == "unet"
+    latents, t, text = inputs()
+    assert torch.equal(fresh(latents, t, text), video(latents, t, text))
+    with pytest.raises(MotionFileError, match="options"):  # a LAMP-set model cannot take it
+        load_motion(VideoUNet.inflate(make_tiny_unet(0)), path)
+
+
+def test_options_without_train_layers_mean_the_papers_set():
+    # motion files written before the option existed have no train_layers entry
+    old = {k: v for k, v in MotionOptions().to_dict().items() if k != "train_layers"}
+    assert MotionOptions.from_dict(old) == MotionOptions() and MotionOptions().train_layers == "lamp"
+
+
 def test_file_holds_only_trainable_tensors_and_metadata(tmp_path):
     video = trained_video()
     path = save_motion(video, tmp_path / "m.safetensors")

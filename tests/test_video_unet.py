@@ -136,6 +136,22 @@ def test_trainable_set_is_added_layers_plus_to_q(tiny_unet):
     assert (video.report["motion_convs"], video.report["temporal_attention"], count) == (convs, blocks, params)
 
 
+def test_train_layers_widen_the_trainable_set(tiny_unet):
+    lamp = set(VideoUNet.inflate(copy.deepcopy(tiny_unet)).trainable_parameter_names())
+    attn1 = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(train_layers="attn1"))
+    attn1.freeze_base()
+    trained = {n for n, p in attn1.unet.named_parameters() if p.requires_grad}
+    every_attn1 = {n for n, _ in attn1.unet.named_parameters() if ".attn1." in n}
+    assert {n.rsplit(".", 2)[-2] for n in every_attn1} == {"to_q", "to_k", "to_v", "0"}  # 0: to_out's linear
+    assert trained == lamp | every_attn1 and lamp < trained
+    unet = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(train_layers="unet"))
+    count = unet.freeze_base()
+    assert count == sum(p.numel() for p in unet.unet.parameters())
+    assert all(p.requires_grad for p in unet.unet.parameters())
+    with pytest.raises(ValueError, match="train_layers"):
+        MotionOptions(train_layers="everything")
+
+
 def test_sd14_size_counts_match_method_notes():
     with torch.device("meta"):
         unet = UNet2DConditionModel(**SD14_UNET)

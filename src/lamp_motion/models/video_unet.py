@@ -34,6 +34,8 @@ from .motion_conv import CONV_MODES, MotionConv2d
 SD1_DOWN_BLOCKS = ("CrossAttnDownBlock2D", "DownBlock2D")
 SD1_UP_BLOCKS = ("CrossAttnUpBlock2D", "UpBlock2D")
 SD1_MID_BLOCKS = ("UNetMidBlock2DCrossAttn", None)
+# What can train (MotionOptions.train_layers); "lamp" is the paper's set.
+TRAIN_LAYERS = ("lamp", "attn1", "unet")
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,16 @@ class MotionOptions:
     conv_mode: str = "causal"  # "causal" (video-prediction conv, the paper's) or "centred" (ablation)
     first_frame_attention: bool = True  # spatial self-attention keys/values from frame 1
     temporal_attention: bool = True  # temporal attention after every transformer block's feed-forward
+    # What trains: "lamp" (the paper's set: added layers + attn1.to_q), "attn1" (added layers +
+    # all of attn1: q, k, v, out) or "unet" (every UNet weight; the motion file then holds
+    # the whole UNet). The last two are experiments beyond the paper (docs/results.md).
+    train_layers: str = "lamp"
 
     def __post_init__(self) -> None:
         if self.conv_mode not in CONV_MODES:
             raise ValueError(f"conv_mode={self.conv_mode!r} is not one of {CONV_MODES}")
+        if self.train_layers not in TRAIN_LAYERS:
+            raise ValueError(f"train_layers={self.train_layers!r} is not one of {TRAIN_LAYERS}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -154,12 +162,21 @@ class VideoUNet(nn.Module):
 
     # ---- trainable set -------------------------------------------------------------
     def trainable_parameter_names(self) -> list[str]:
-        """The added layers plus ``attn1.to_q`` of every transformer block, in model order."""
-        to_q = set()
+        """The trainable set of ``options.train_layers``, in model order.
+
+        "lamp": the added layers plus ``attn1.to_q`` of every transformer block;
+        "attn1": the added layers plus every ``attn1`` weight; "unet": every parameter.
+        """
+        if self.options.train_layers == "unet":
+            return [name for name, _ in self.unet.named_parameters()]
+        chosen = set()
         for block_name, block in self.unet.named_modules():
             if isinstance(block, BasicTransformerBlock):
-                to_q.update(f"{block_name}.attn1.to_q.{n}" for n, _ in block.attn1.to_q.named_parameters())
-        wanted = to_q | set(self.added_parameter_names)
+                part = block.attn1.to_q if self.options.train_layers == "lamp" else block.attn1
+                prefix = f"{block_name}.attn1" + (".to_q" if self.options.train_layers == "lamp" else "")
+                # the added temporal layers are not inside attn1, so these are base weights only
+                chosen.update(f"{prefix}.{n}" for n, _ in part.named_parameters())
+        wanted = chosen | set(self.added_parameter_names)
         return [name for name, _ in self.unet.named_parameters() if name in wanted]
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:

@@ -38,6 +38,7 @@ class TrainConfig:
     first_frame_attention: bool = True  # self-attention keys/values from frame 1
     temporal_attention: bool = True  # temporal attention after each transformer block
     first_frame_conditioning: bool = True  # keep frame 1 clean and out of the loss (False = ablation)
+    train_layers: str = "lamp"  # "lamp" (added layers + attn1.to_q, the paper's), "attn1" (+ all of attn1) or "unet" (everything; big file)
 
     # --- optimisation -------------------------------------------------------------
     steps: int = 30000  # optimiser steps (the release trains 30,000 for a motion, ~500 for one video)
@@ -87,9 +88,9 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.motion_dtype not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"motion_dtype={self.motion_dtype!r}; use fp32, fp16 or bf16")
-        self.motion_options()  # validates conv_mode
+        self.motion_options()  # validates conv_mode and train_layers
 
     def motion_options(self) -> MotionOptions:
         return MotionOptions(motion_conv=self.motion_conv, conv_mode=self.conv_mode,
                              first_frame_attention=self.first_frame_attention,
-                             temporal_attention=self.temporal_attention)
+                             temporal_attention=self.temporal_attention, train_layers=self.train_layers)
