@@ -45,6 +45,7 @@ from _docs import markdown_table, update_section  # noqa: E402
 from lamp_motion.config_io import load_config  # noqa: E402
 from lamp_motion.pipelines.images import image_to_tensor  # noqa: E402
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
+from lamp_motion.pipelines.postprocess import AdaINSchedule  # noqa: E402
 from lamp_motion.toy.demo import HELD_OUT_COLOURS, TRAIN_COLOURS, toy_config, unseen_content  # noqa: E402
 from lamp_motion.toy.metrics import score_video  # noqa: E402
 from lamp_motion.toy.motions import get_motion  # noqa: E402
@@ -122,35 +123,20 @@ def tune(work: Path, motion: str, variant: str, num_videos: int, steps: int | No
     return motion_file, minutes, config.steps
 
 
-def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidance: float, shared_noise: float,
-             seed: int, adain: bool = True, histogram_matching: bool = True, training_set: Path | None = None,
-             ground_truth: bool = False) -> list[dict[str, float]]:
+def evaluate(motion_file: Path, motion: str, videos: int, seed: int, training_set: Path | None = None,
+             **settings) -> list[dict[str, float]]:
     """Generate ``videos`` videos of unseen content and score each against its rendered first frame.
 
     ``training_set``: generate from its videos' own first frames and captions instead
-    (video ``i`` from clip ``i`` modulo the set's size). ``ground_truth``: score, instead
-    of generated videos, the unseen content's rendered ground truth with every frame
-    passed through the VAE (encoded and decoded as a first frame is).
+    (video ``i`` from clip ``i`` modulo the set's size). ``settings``: those of
+    :func:`evaluation_video`.
     """
     pipe = LampPipeline.from_motion(str(motion_file))
     pipe.set_progress_bar_config(disable=True)
-    spec = get_motion(motion)
     clips = [clip for _, clip in read_set(training_set)[1]] if training_set else []
     scores = []
     for index in range(videos):
-        colour, shape = unseen_content(motion, index)
-        image, clip = first_frame(motion, seed=seed + 1000 + index, colour=colour, shape=shape)
-        prompt = f"a {colour} {shape} {spec.prompt}"
-        if clips:
-            clip = clips[index % len(clips)]
-            image, prompt = clip.render(16)[0], clip.caption
-        if ground_truth:
-            frames = np.stack([vae_round_trip(pipe, frame) for frame in clip.render(16)])
-        else:
-            frames = pipe(prompt, Image.fromarray(image), num_frames=16, height=32, width=32,
-                          num_inference_steps=gen_steps, guidance_scale=guidance, generator=seed + index,
-                          shared_noise_alpha=shared_noise, adain=adain, histogram_matching=histogram_matching,
-                          progress=False).frames[0]
+        frames, image = evaluation_video(pipe, motion, index, seed, clips, **settings)
         score = score_video(frames, motion, first_frame=image)
         # Preservation against the video's own frame 1 (the decoded first-frame latent the
         # model was given) and the ceiling the toy VAE alone sets on preservation against
@@ -160,6 +146,32 @@ def evaluate(motion_file: Path, motion: str, videos: int, gen_steps: int, guidan
         score["vae_ceiling"] = score_video(still, motion, first_frame=image)["content_preservation"]
         scores.append(score)
     return scores
+
+
+def evaluation_video(pipe: LampPipeline, motion: str, index: int, seed: int, clips: list | None = None,
+                     gen_steps: int = 25, guidance: float = 4.0, shared_noise: float = 0.2,
+                     adain: AdaINSchedule | bool = True, histogram_matching: bool = True, ground_truth: bool = False,
+                     num_frames: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Video ``index`` of an evaluation ``(f, h, w, 3)`` and the image it starts from ``(h, w, 3)``, uint8.
+
+    Unseen content (:func:`unseen_content`, start drawn from ``seed + 1000 + index``),
+    or, given ``clips``, clip ``index`` modulo their number with its own caption.
+    ``ground_truth``: instead of generating, the content's rendered ground truth with
+    every frame passed through the VAE (encoded and decoded as a first frame is).
+    """
+    colour, shape = unseen_content(motion, index)
+    image, clip = first_frame(motion, seed=seed + 1000 + index, colour=colour, shape=shape)
+    prompt = f"a {colour} {shape} {get_motion(motion).prompt}"
+    if clips:
+        clip = clips[index % len(clips)]
+        image, prompt = clip.render(num_frames)[0], clip.caption
+    if ground_truth:
+        return np.stack([vae_round_trip(pipe, frame) for frame in clip.render(num_frames)]), image
+    frames = pipe(prompt, Image.fromarray(image), num_frames=num_frames, height=32, width=32,
+                  num_inference_steps=gen_steps, guidance_scale=guidance, generator=seed + index,
+                  shared_noise_alpha=shared_noise, adain=adain, histogram_matching=histogram_matching,
+                  progress=False).frames[0]
+    return frames, image
 
 
 def vae_round_trip(pipe: LampPipeline, image: np.ndarray) -> np.ndarray:

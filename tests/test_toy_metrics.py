@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lamp_motion.toy.metrics import METRICS, motion_fidelity, score_video, summarise, track_object
+from lamp_motion.toy.metrics import (METRICS, motion_fidelity, preservation_checks, score_video, summarise,
+                                    track_object)
 from lamp_motion.toy.motions import MOTIONS, render_clip
 from lamp_motion.toy.scene import Scene, draw
 from lamp_motion.toy.sets import first_frame
@@ -83,6 +84,22 @@ def test_shape_change_breaks_content_preservation() -> None:
     changed = [scene.moved(shape="square") if index >= 4 else scene for index, scene in enumerate(scenes)]
     video = np.stack([draw(scene, 64) for scene in changed])
     assert score_video(video, "move_up")["content_preservation"] < 0.5
+
+
+def test_preservation_checks_name_what_changed() -> None:
+    _, clip = first_frame("move_up", seed=8, shape="circle", colour="red")
+    scenes = MOTIONS["move_up"].scenes(clip.start, 16, clip.params)
+    changed = [scene.moved(shape="square") if 4 <= index < 8 else scene.moved(colour="blue") if index >= 12 else scene
+               for index, scene in enumerate(scenes)]
+    video = np.stack([draw(scene, 64) for scene in changed])
+    video[10] = video[0, 0, 0]  # the object vanishes in one frame
+    checks = preservation_checks(track_object(video))  # frames 1..15
+    later = np.arange(1, 16)
+    assert np.array_equal(checks["found"], later != 10)
+    assert np.array_equal(checks["shape"], ((later < 4) | (later >= 8)) & (later != 10))
+    assert np.array_equal(checks["hue"], (later < 12) & (later != 10))
+    kept = (checks["hue"] & checks["shape"]).mean()
+    assert kept == score_video(video, "move_up")["content_preservation"] == 6 / 15
 
 
 def test_lost_object_and_changing_background() -> None:

@@ -327,14 +327,24 @@ def motion_fidelity(track: Track, motion: str) -> float:
     raise ValueError(f"unknown motion {motion!r}; choose one of {', '.join(MOTIONS)}")
 
 
-def content_preservation(track: Track) -> float:
-    """Share of frames 1.. whose object keeps frame 0's hue and shape; defined in :func:`score_video`."""
+def preservation_checks(track: Track) -> dict[str, np.ndarray]:
+    """For frames 1.., whether the object is ``found``, keeps frame 0's ``hue`` and keeps its ``shape``.
+
+    Boolean arrays, one entry per frame after the first; ``hue`` and ``shape`` are False
+    where the object is not found. :func:`content_preservation` is the share of frames with all three.
+    """
     later = track.select(slice(1, None))
     hue_change = np.abs((later.hue - track.hue[0] + 180.0) % 360.0 - 180.0)
     shape_change = np.abs(later.descriptor - track.descriptor[0]).max(axis=1)
     with np.errstate(invalid="ignore"):
-        kept = later.found & (hue_change <= HUE_TOLERANCE) & (shape_change <= SHAPE_TOLERANCE)
-    return float(kept.mean())
+        return {"found": later.found, "hue": later.found & (hue_change <= HUE_TOLERANCE),
+                "shape": later.found & (shape_change <= SHAPE_TOLERANCE)}
+
+
+def content_preservation(track: Track) -> float:
+    """Share of frames 1.. whose object keeps frame 0's hue and shape; defined in :func:`score_video`."""
+    checks = preservation_checks(track)
+    return float((checks["hue"] & checks["shape"]).mean())
 
 
 def background_stability(frames: np.ndarray, track: Track) -> float:
