@@ -22,7 +22,7 @@ Motion files are kept under ``--work`` and reused when the same experiment is ru
 (delete the folder to retrain). Results go to docs/results.md (section ``toy-results``)
 and to ``--work``/results.json.
 
-    python benchmarks/bench_toy.py                      # everything (about an hour on 2 cores)
+    python benchmarks/bench_toy.py                      # everything (about two and a half hours on 2 cores)
     python benchmarks/bench_toy.py --quick --no-docs    # a smoke run
 """
 
