@@ -169,14 +169,14 @@ class VideoUNet(nn.Module):
         """
         if self.options.train_layers == "unet":
             return [name for name, _ in self.unet.named_parameters()]
-        chosen = set()
+        wanted = set(self.added_parameter_names)
         for block_name, block in self.unet.named_modules():
             if isinstance(block, BasicTransformerBlock):
-                part = block.attn1.to_q if self.options.train_layers == "lamp" else block.attn1
-                prefix = f"{block_name}.attn1" + (".to_q" if self.options.train_layers == "lamp" else "")
-                # the added temporal layers are not inside attn1, so these are base weights only
-                chosen.update(f"{prefix}.{n}" for n, _ in part.named_parameters())
-        wanted = chosen | set(self.added_parameter_names)
+                if self.options.train_layers == "lamp":
+                    prefix, part = f"{block_name}.attn1.to_q", block.attn1.to_q
+                else:
+                    prefix, part = f"{block_name}.attn1", block.attn1
+                wanted.update(f"{prefix}.{n}" for n, _ in part.named_parameters())
         return [name for name, _ in self.unet.named_parameters() if name in wanted]
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
