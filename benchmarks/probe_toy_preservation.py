@@ -75,13 +75,14 @@ def main(argv: list[str] | None = None) -> dict:
         causes["hue only"] += int((hue_bad & ~shape_bad).sum())
         causes["shape only"] += int((shape_bad & ~hue_bad).sum())
         causes["both"] += int((hue_bad & shape_bad).sum())
-        causes["kept"] += int((checks["hue"] & checks["shape"]).sum())
-        failing += ~(checks["hue"] & checks["shape"])
+        kept = checks["hue"] & checks["shape"]
+        causes["kept"] += int(kept.sum())
+        failing += ~kept
         elongation = np.abs(track.descriptor[1:, 1] - track.descriptor[0, 1])
         for k in np.flatnonzero(checks["found"] & (elongation > SHAPE_TOLERANCE)):
             axes.append(np.degrees(np.angle(track.harmonics[k + 1, 1])) / 2)
         fidelity = score_video(frames, args.motion, first_frame=image)["motion_fidelity"]  # as the benchmark's
-        preservation = score_video(frames, args.motion)["content_preservation"]
+        preservation = float(kept.mean())  # = the benchmark's *preservation* (content_preservation)
         shape = clips[index % len(clips)].start.shape if clips else None
         rows.append({"shape": shape or unseen_content(args.motion, index)[1], "fidelity": fidelity,
                      "preservation": preservation})
