@@ -83,9 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
             axes.append(np.degrees(np.angle(track.harmonics[k + 1, 1])) / 2)
         fidelity = score_video(frames, args.motion, first_frame=image)["motion_fidelity"]  # as the benchmark's
         preservation = float(kept.mean())  # = the benchmark's *preservation* (content_preservation)
-        shape = clips[index % len(clips)].start.shape if clips else None
-        rows.append({"shape": shape or unseen_content(args.motion, index)[1], "fidelity": fidelity,
-                     "preservation": preservation})
+        shape = clips[index % len(clips)].start.shape if clips else unseen_content(args.motion, index)[1]
+        rows.append({"shape": shape, "fidelity": fidelity, "preservation": preservation})
         print(f"video {index:2d} {rows[-1]['shape']:8s} fidelity {fidelity:.2f} preservation {preservation:.2f}", flush=True)
 
     def mean_std(key: str, subset: list[dict]) -> str:
