@@ -7,7 +7,10 @@
 * the spatial self-attention of every ``BasicTransformerBlock`` gets a
   :class:`FirstFrameAttnProcessor`;
 * every ``BasicTransformerBlock`` gets a :class:`TemporalAttention` child, run after
-  the block (so after its feed-forward) by a forward hook.
+  the block (so after its feed-forward) by a forward hook;
+* with ``groupnorm="joint"`` the ResNet norms and the UNet's ``conv_norm_out`` become
+  :class:`ClipGroupNorm` (statistics over all frames of a clip, as the authors' code);
+  the transformer blocks' own GroupNorm stays per frame in both modes.
 
 Which layers exist is read from the modules themselves, never from a list of block
 names or channel counts. The video UNet takes and returns ``(b, c, f, h, w)``.
@@ -26,6 +29,7 @@ from diffusers.models.upsampling import Upsample2D
 from torch import nn
 
 from .attention import FirstFrameAttnProcessor, TemporalAttention, temporal_attention_hook
+from .clip_norm import GROUPNORM_MODES, ClipGroupNorm
 from .fingerprint import unet_fingerprint
 from .layout import FrameContext, fold_frames, unfold_frames
 from .motion_conv import CONV_MODES, MotionConv2d
@@ -50,12 +54,17 @@ class MotionOptions:
     # all of attn1: q, k, v, out) or "unet" (every UNet weight; the motion file then holds
     # the whole UNet). The last two are experiments beyond the paper (docs/results.md).
     train_layers: str = "lamp"
+    # GroupNorm statistics of the ResNet norms and conv_norm_out: "per_frame" (each frame alone) or
+    # "joint" (pooled over the clip's frames, as the authors' code). Files without it read as "per_frame".
+    groupnorm: str = "per_frame"
 
     def __post_init__(self) -> None:
         if self.conv_mode not in CONV_MODES:
             raise ValueError(f"conv_mode={self.conv_mode!r} is not one of {CONV_MODES}")
         if self.train_layers not in TRAIN_LAYERS:
             raise ValueError(f"train_layers={self.train_layers!r} is not one of {TRAIN_LAYERS}")
+        if self.groupnorm not in GROUPNORM_MODES:
+            raise ValueError(f"groupnorm={self.groupnorm!r} is not one of {GROUPNORM_MODES}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,7 +75,8 @@ class MotionOptions:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown motion option(s) {unknown}; known options are {sorted(known)}")
-        return cls(**values)
+        # Options added after the first motion files: the behaviour those files were trained with.
+        return cls(**{"groupnorm": "per_frame", **values})
 
 
 def check_sd1_unet(unet: nn.Module) -> None:
@@ -89,6 +99,15 @@ def check_sd1_unet(unet: nn.Module) -> None:
         problems.append("no transformer blocks (LAMP modifies their attention)")
     if problems:
         raise ValueError("not an SD 1.x UNet: found " + "; ".join(problems) + ". LAMP needs an SD 1.x-style UNet (e.g. SD 1.4/1.5 or a fine-tune of them).")
+
+
+def _group_norm_slots(unet: UNet2DConditionModel) -> list[tuple[nn.Module, str]]:
+    """(parent, attribute) of the ResNet norms and ``conv_norm_out``: the norms the authors' code runs on clips."""
+    slots = [(unet, "conv_norm_out")] if type(getattr(unet, "conv_norm_out", None)) is nn.GroupNorm else []
+    for parent in unet.modules():
+        if isinstance(parent, ResnetBlock2D):
+            slots += [(parent, attr) for attr in ("norm1", "norm2") if type(getattr(parent, attr, None)) is nn.GroupNorm]
+    return slots
 
 
 def _wrapped_conv_slots(unet: UNet2DConditionModel) -> list[tuple[str, nn.Module, str]]:
@@ -142,6 +161,12 @@ class VideoUNet(nn.Module):
             for _, parent, attr in _wrapped_conv_slots(unet):
                 setattr(parent, attr, MotionConv2d(getattr(parent, attr), context, options.conv_mode))
                 report["motion_convs"] += 1
+
+        if options.groupnorm == "joint":
+            slots = _group_norm_slots(unet)
+            for parent, attr in slots:
+                setattr(parent, attr, ClipGroupNorm(getattr(parent, attr), context))
+            report["clip_groupnorms"] = len(slots)
 
         for block in unet.modules():
             if not isinstance(block, BasicTransformerBlock):
