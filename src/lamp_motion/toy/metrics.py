@@ -46,7 +46,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .motions import MOTIONS
+from .motions import get_motion
 
 MIN_CONTRAST = 40.0  # least chroma length (0-255 scale) of the reference object's peak
 MIN_PIXELS = 3  # least pixels of a blob to count as the object
@@ -75,13 +75,6 @@ BACKGROUND_GUARD = 2  # pixels around the object left out of the background comp
 SMOOTHNESS_EPSILON = 0.03  # image sides added to the path length in the jerk ratio
 
 METRICS = ("motion_fidelity", "content_preservation", "background_stability", "temporal_smoothness", "object_found")
-_TRANSLATIONS = {
-    "move_right": (1.0, 0.0),
-    "move_left": (-1.0, 0.0),
-    "move_up": (0.0, -1.0),
-    "move_down": (0.0, 1.0),
-    "diagonal": (math.sqrt(0.5), math.sqrt(0.5)),
-}
 # An orthonormal basis of the plane of chromas (RGB vectors with no grey component).
 _HUE_AXES = np.array([[1.0, -1.0, 0.0], [1.0, 1.0, -2.0]]) / np.array([[math.sqrt(2.0)], [math.sqrt(6.0)]])
 
@@ -314,8 +307,9 @@ def _bounce_fidelity(track: Track) -> float:
 
 def motion_fidelity(track: Track, motion: str) -> float:
     """How well ``track`` (the video's frames) follows ``motion``; defined in :func:`score_video`."""
-    if motion in _TRANSLATIONS:
-        return _translation_fidelity(track, _TRANSLATIONS[motion])
+    direction = get_motion(motion).direction  # raises for an unknown motion
+    if direction is not None:
+        return _translation_fidelity(track, direction)
     if motion in ("grow", "shrink"):
         return _scaling_fidelity(track, 1.0 if motion == "grow" else -1.0)
     if motion == "orbit":
@@ -324,7 +318,7 @@ def motion_fidelity(track: Track, motion: str) -> float:
         return _rotation_fidelity(track)
     if motion == "bounce":
         return _bounce_fidelity(track)
-    raise ValueError(f"unknown motion {motion!r}; choose one of {', '.join(MOTIONS)}")
+    raise ValueError(f"motion fidelity has no rule for the motion {motion!r}; add one to motion_fidelity")
 
 
 def preservation_checks(track: Track) -> dict[str, np.ndarray]:
@@ -378,9 +372,10 @@ def score_video(frames: np.ndarray, motion: str, first_frame: np.ndarray | None 
     of them, and fails unless the object is found at both ends.
 
     - ``motion_fidelity``, the share of windowed steps that agree with the motion:
-        - ``move_*``, ``diagonal``: the centroid moves within ``ANGLE_TOLERANCE`` (35
-          degrees) of the direction, at least ``MIN_TRAVEL`` (0.1 image sides) along it
-          per clip (diagonal = down-right, in fractions of width and height);
+        - ``move_*``, ``diagonal``, ``move_deg_<DEG>``: the centroid moves within
+          ``ANGLE_TOLERANCE`` (35 degrees) of the direction, at least ``MIN_TRAVEL``
+          (0.1 image sides) along it per clip (diagonal = down-right, ``move_deg_<DEG>``
+          at DEG degrees counter-clockwise from right; in fractions of width and height);
         - ``grow`` / ``shrink``: ``sqrt(area)`` grows / shrinks at least ``MIN_SCALE``
           (1.25x) per clip;
         - ``orbit``: a circle is fitted to the found centroids (least squares); it is
@@ -424,8 +419,7 @@ def score_video(frames: np.ndarray, motion: str, first_frame: np.ndarray | None 
     - ``object_found``: the share of the video's frames in which the object is found.
     """
     _check_frames(frames, least=4)
-    if motion not in MOTIONS:
-        raise ValueError(f"unknown motion {motion!r}; choose one of {', '.join(MOTIONS)}")
+    get_motion(motion)  # raises for an unknown motion, listing the valid ones
     if first_frame is not None and (first_frame.shape != frames.shape[1:] or first_frame.dtype != np.uint8):
         raise ValueError(
             f"first_frame must be uint8 {frames.shape[1:]} like the video's frames, "

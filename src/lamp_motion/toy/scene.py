@@ -32,6 +32,25 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "navy": (25, 30, 70),
 }
 
+# More backgrounds for sets that look like a user's (one family of plain pale or dark
+# backgrounds). Kept apart from BACKGROUNDS, which the built-in base model was trained
+# on and default sets deal from, so that neither changes. Every one is at least 80
+# (0-255 chroma length) from every object colour, as tracking needs (tests check it).
+EXTRA_BACKGROUNDS: dict[str, tuple[int, int, int]] = {
+    "off_white": (240, 236, 228),
+    "pale_blue": (200, 220, 240),
+    "beige": (225, 210, 180),
+    "dark_green": (25, 60, 35),
+    "dark_brown": (60, 40, 25),
+}
+ALL_BACKGROUNDS: dict[str, tuple[int, int, int]] = {**BACKGROUNDS, **EXTRA_BACKGROUNDS}  # what draw accepts
+
+# Background families: a set of one family looks like one user's videos.
+BACKGROUND_FAMILIES: dict[str, tuple[str, ...]] = {
+    "pale": ("white", "off_white", "pale_blue", "beige"),
+    "dark": ("black", "navy", "dark_green", "dark_brown"),
+}
+
 # Shapes. "arrow" (an isosceles wedge) is the one without rotational symmetry, so that
 # rotation is visible; the others are symmetric under some rotations.
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "arrow")
@@ -47,7 +66,7 @@ class Scene:
 
     shape: str = "circle"  # one of SHAPES
     colour: str = "red"  # one of COLOURS
-    background: str = "black"  # one of BACKGROUNDS
+    background: str = "black"  # one of ALL_BACKGROUNDS
     texture: float = 0.0  # 0 = plain background; >0 = amplitude of a soft stripe texture (0..1)
     x: float = 0.5  # object centre, fraction of width (0 = left edge)
     y: float = 0.5  # object centre, fraction of height (0 = top edge)
@@ -82,7 +101,7 @@ def _shape_vertices(shape: str, cx: float, cy: float, r: float, angle: float) ->
 
 
 def _background(scene: Scene, height: int, width: int) -> np.ndarray:
-    colour = np.array(BACKGROUNDS[scene.background], dtype=np.float32)
+    colour = np.array(ALL_BACKGROUNDS[scene.background], dtype=np.float32)
     image = np.broadcast_to(colour, (height, width, 3)).copy()
     if scene.texture > 0:
         # Soft diagonal stripes, a fixed texture that does not move with the object.
@@ -102,8 +121,8 @@ def draw(scene: Scene, height: int = 32, width: int | None = None, supersample: 
     width = height if width is None else width
     if scene.colour not in COLOURS:
         raise ValueError(f"unknown colour {scene.colour!r}; expected one of {sorted(COLOURS)}")
-    if scene.background not in BACKGROUNDS:
-        raise ValueError(f"unknown background {scene.background!r}; expected one of {sorted(BACKGROUNDS)}")
+    if scene.background not in ALL_BACKGROUNDS:
+        raise ValueError(f"unknown background {scene.background!r}; expected one of {sorted(ALL_BACKGROUNDS)}")
     s = supersample
     mask = Image.new("L", (width * s, height * s), 0)
     pen = ImageDraw.Draw(mask)
