@@ -35,7 +35,21 @@ The object is the heaviest blob of weight >= 0.5 (found if it has at least
   object's colour with the background (antialiasing, blur, the chroma subsampling of
   mp4) scales each pixel's chroma without turning it, and the texture has no chroma,
   so the hue stays put where a mean RGB colour would drift. Palette colours are at
-  least 19 degrees apart on every background (yellow and orange on navy).
+  least 19 degrees apart on every background (yellow and orange on navy);
+- colour: the median RGB of the blob's core (its pixels with at least 9/10 of its
+  peak chroma length, the mean of its 3 largest), i.e. the object's own colour, little
+  mixed with the background.
+
+In every frame, found or not, the background colour is the median RGB of the pixels
+outside the object grown by ``BACKGROUND_GUARD`` pixels (all pixels when not found).
+
+Leakage (:func:`leakage`)
+-------------------------
+A model tuned on a few clips of one look can paint its training content into new
+videos: the object takes a training colour, the background a training background.
+:class:`TrainingPalette` holds the object and background colours of training videos
+(:func:`palette_from_videos`); :func:`leakage` measures how far a video's later
+frames move from frame 0's colours towards them (0 = not at all, 1 = all the way).
 """
 
 from __future__ import annotations
@@ -73,6 +87,7 @@ SHAPE_TOLERANCE = 0.25  # most change of any shape-descriptor entry from the ref
 BACKGROUND_TOLERANCE = 24  # most change (0-255, any channel) of a background pixel
 BACKGROUND_GUARD = 2  # pixels around the object left out of the background comparison
 SMOOTHNESS_EPSILON = 0.03  # image sides added to the path length in the jerk ratio
+LEAKAGE_NEAR = 40.0  # RGB distance (0-255) within which frame 0's colour counts as a training colour
 
 METRICS = ("motion_fidelity", "content_preservation", "background_stability", "temporal_smoothness", "object_found")
 # An orthonormal basis of the plane of chromas (RGB vectors with no grey component).
@@ -90,6 +105,8 @@ class Track:
     descriptor: np.ndarray  # (f, HARMONICS + 1) |c_1|..|c_4|, spread
     hue: np.ndarray  # (f,) degrees
     region: np.ndarray  # (f, h, w) bool: the object blob grown by BACKGROUND_GUARD pixels
+    colour: np.ndarray  # (f, 3) float RGB (0-255): median of the object's core; NaN where not found
+    background: np.ndarray  # (f, 3) float RGB (0-255): median outside the region; measured in every frame
 
     @property
     def size(self) -> np.ndarray:
@@ -170,10 +187,12 @@ def _measure(frame: np.ndarray, strength: float) -> dict[str, np.ndarray] | None
     """One frame's measurements of the object (see the module docstring), None if not found."""
     h, w, _ = frame.shape
     chroma = _chroma(_difference(frame))
-    weight = np.clip(np.linalg.norm(chroma, axis=-1) / strength, 0.0, 1.0)
+    length = np.linalg.norm(chroma, axis=-1)
+    weight = np.clip(length / strength, 0.0, 1.0)
     blob = _heaviest_blob(weight >= 0.5, weight)
     if blob.sum() < MIN_PIXELS:
         return None
+    core = blob & (length >= 0.9 * np.sort(length[blob])[-3:].mean())
     weight = np.where(_dilate(blob, 1), weight, 0.0)
     centroid, harmonics, spread = moments(weight)
     hue_x, hue_y = _HUE_AXES @ chroma[blob].sum(axis=0)
@@ -184,6 +203,7 @@ def _measure(frame: np.ndarray, strength: float) -> dict[str, np.ndarray] | None
         "descriptor": np.array([*np.abs(harmonics), spread]),
         "hue": np.array(math.degrees(math.atan2(hue_y, hue_x))),
         "region": _dilate(blob, BACKGROUND_GUARD),
+        "colour": np.median(frame[core].astype(np.float64), axis=0),
     }
 
 
@@ -200,10 +220,13 @@ def track_object(frames: np.ndarray) -> Track:
         "descriptor": np.full(HARMONICS + 1, np.nan),
         "hue": np.array(np.nan),
         "region": np.zeros((h, w), dtype=bool),
+        "colour": np.full(3, np.nan),
     }
     rows = [row if row is not None else missing for row in measured]
     columns = {key: np.stack([row[key] for row in rows]) for key in missing}
-    return Track(found=np.array([row is not None for row in measured]), **columns)
+    background = np.stack([np.median(frame[~region].astype(np.float64), axis=0)
+                           for frame, region in zip(frames, columns["region"])])
+    return Track(found=np.array([row is not None for row in measured]), background=background, **columns)
 
 
 def _check_frames(frames: np.ndarray, least: int) -> None:
@@ -362,7 +385,84 @@ def temporal_smoothness(track: Track) -> float:
     return float(1.0 - np.nan_to_num(ratio, nan=1.0).mean())
 
 
-def score_video(frames: np.ndarray, motion: str, first_frame: np.ndarray | None = None) -> dict[str, float]:
+@dataclass(frozen=True)
+class TrainingPalette:
+    """The looks of a set of training videos: their objects' colours and their backgrounds' colours."""
+
+    objects: np.ndarray  # (n, 3) float RGB (0-255): each video's object colour, where an object was found
+    backgrounds: np.ndarray  # (m, 3) float RGB (0-255): each video's background colour
+
+    def __post_init__(self) -> None:
+        for name in ("objects", "backgrounds"):
+            value = np.asarray(getattr(self, name), dtype=np.float64)
+            if value.ndim != 2 or value.shape[1] != 3:
+                raise ValueError(f"TrainingPalette.{name} must be (n, 3) RGB colours, got shape {value.shape}")
+            object.__setattr__(self, name, value)
+
+
+def palette_from_videos(videos: Iterable[np.ndarray]) -> TrainingPalette:
+    """The palette of training videos ``(f, h, w, 3)`` uint8, measured on each one's first frame.
+
+    Object colour and background colour as :func:`track_object` measures them (see
+    the module docstring); a video without a trackable object adds only its background.
+    """
+    tracks = [track_object(video[:1]) for video in videos]
+    if not tracks:
+        raise ValueError("palette_from_videos needs at least one training video, got none")
+    return TrainingPalette(objects=np.array([t.colour[0] for t in tracks if t.found[0]]).reshape(-1, 3),
+                           backgrounds=np.stack([t.background[0] for t in tracks]))
+
+
+def _fraction_moved(start: np.ndarray, later: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per later value ``(k, 3)``: the share of the way from ``start`` to its nearest target it went.
+
+    The share is the projection of ``later - start`` on ``target - start``, clipped to
+    ``[0, 1]``. All NaN (not measurable) when there are no targets, when ``start`` is
+    unknown, or when a target lies within ``LEAKAGE_NEAR`` of ``start``.
+    """
+    if len(targets) == 0 or not np.isfinite(start).all() or (np.linalg.norm(targets - start, axis=1) < LEAKAGE_NEAR).any():
+        return np.full(len(later), np.nan)
+    nearest = targets[np.argmin(np.linalg.norm(later[:, None] - targets[None], axis=-1), axis=1)]  # (k, 3)
+    towards = nearest - start
+    with np.errstate(invalid="ignore"):  # NaN rows: frames whose object is lost
+        return np.clip(((later - start) * towards).sum(axis=1) / (towards**2).sum(axis=1), 0.0, 1.0)
+
+
+def _leakage(track: Track, palette: TrainingPalette) -> float:
+    """:func:`leakage` from a track whose frame 0 is the reference."""
+    parts = np.column_stack([
+        _fraction_moved(track.colour[0], track.colour[1:], palette.objects),
+        _fraction_moved(track.background[0], track.background[1:], palette.backgrounds),
+    ])  # (f - 1, 2): object, background; NaN where not measurable
+    measured = np.isfinite(parts).any(axis=1)
+    return float(np.nanmax(parts[measured], axis=1).mean()) if measured.any() else 0.0
+
+
+def leakage(frames: np.ndarray, palette: TrainingPalette) -> float:
+    """How far frames 1.. of ``frames`` ``(f, h, w, 3)`` uint8 move from frame 0's look towards ``palette``'s.
+
+    In ``[0, 1]``; 0 = no leakage (lower is better, unlike the other scores). For each
+    later frame two parts, each the share of the way its value went from frame 0's
+    value ``x_0`` towards the training value ``T`` nearest to it: the projection of
+    ``x_t - x_0`` on ``T - x_0`` over ``|T - x_0|^2``, clipped to ``[0, 1]``:
+
+    - object: the object's colour against the palette's object colours;
+    - background: the background colour against the palette's background colours.
+
+    A part is not measured when some training value lies within ``LEAKAGE_NEAR`` (40
+    of 255, RGB distance) of ``x_0``: frame 0 already shows training content there, so
+    leaking cannot be told from keeping it. Nor when the palette has no values for it;
+    nor, for the object part, in frames where the object is lost (``object_found``
+    reports those). A frame scores its larger measured part (a swapped background leaks fully even if
+    the object keeps its colour); the score is the mean over frames with a measured
+    part, and 0.0 when no frame has one (e.g. frame 0 already shows training content).
+    """
+    _check_frames(frames, least=2)
+    return _leakage(track_object(frames), palette)
+
+
+def score_video(frames: np.ndarray, motion: str, first_frame: np.ndarray | None = None,
+                palette: TrainingPalette | None = None) -> dict[str, float]:
     """Score one video ``(f, h, w, 3)`` uint8 (``f >= 4``) of ``motion``; every score is in ``[0, 1]``.
 
     ``first_frame`` ``(h, w, 3)`` is the image the video was made from (default:
@@ -417,6 +517,8 @@ def score_video(frames: np.ndarray, motion: str, first_frame: np.ndarray | None 
       24 frames scores 0.89-1); each bounce impact costs about 3 windows (ground
       truth bounces 0.47-0.9, mean 0.78). A window with a lost frame counts 1.
     - ``object_found``: the share of the video's frames in which the object is found.
+    - ``leakage``, only when a training ``palette`` is given: :func:`leakage` of the
+      compared frames against the first frame (0 = none; lower is better).
     """
     _check_frames(frames, least=4)
     get_motion(motion)  # raises for an unknown motion, listing the valid ones
@@ -428,22 +530,29 @@ def score_video(frames: np.ndarray, motion: str, first_frame: np.ndarray | None 
     judged = frames if first_frame is None else np.concatenate([first_frame[None], frames])
     track = track_object(judged)  # frame 0 of `judged` is the first frame
     video = track if first_frame is None else track.select(slice(1, None))
-    return {
+    scores = {
         "motion_fidelity": motion_fidelity(video, motion),
         "content_preservation": content_preservation(track),
         "background_stability": background_stability(judged, track),
         "temporal_smoothness": temporal_smoothness(video),
         "object_found": float(video.found.mean()),
     }
+    if palette is not None:
+        scores["leakage"] = _leakage(track, palette)
+    return scores
 
 
 def summarise(scores: Iterable[Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean, standard deviation and count of each score over many :func:`score_video` results."""
+    """Mean, standard deviation and count of each score over many :func:`score_video` results.
+
+    A score that only some results have (``leakage``, scored where a training palette
+    was known) is summarised over those, and its count says how many.
+    """
     rows = list(scores)
     if not rows:
         raise ValueError("summarise needs the scores of at least one video, got none")
     summary = {}
-    for name in rows[0]:
-        values = np.array([row[name] for row in rows], dtype=np.float64)
+    for name in dict.fromkeys(name for row in rows for name in row):
+        values = np.array([row[name] for row in rows if name in row], dtype=np.float64)
         summary[name] = {"mean": float(values.mean()), "std": float(values.std()), "count": float(len(values))}
     return summary
