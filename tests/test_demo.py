@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 from lamp_motion.cli.main import main
-from lamp_motion.toy.demo import HELD_OUT_COLOURS, SCORES
+from lamp_motion.pipelines.outputs import write_outputs
+from lamp_motion.toy.demo import HELD_OUT_COLOURS, SCORES, TRAIN_COLOURS, write_report
+from lamp_motion.toy.motions import MOTIONS
+from lamp_motion.toy.scene import draw
+from lamp_motion.toy.sets import first_frame, make_set
 from lamp_motion.video_io import read_video
 
 
@@ -54,3 +58,22 @@ def test_demo_refuses_nothing_to_do_before_rendering(tmp_path, capsys, option) -
     assert main(["demo", "--out", str(tmp_path / "demo"), *option]) == 2
     assert "both must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "demo").exists()
+
+
+def test_report_scores_the_exact_frames_and_leakage(tmp_path) -> None:
+    data = tmp_path / "data"
+    make_set("move_right", data, num_videos=4, num_frames=8, colours=TRAIN_COLOURS)
+    _, clip = first_frame("move_right", seed=1000, colour="purple", background="grey")
+    scenes = MOTIONS["move_right"].scenes(clip.start, 16, clip.params)
+    kept = np.stack([draw(scene, 32) for scene in scenes])
+    leaked = np.stack([kept[0]] + [draw(scene.moved(colour="red"), 32) for scene in scenes[1:]])
+    generated = tmp_path / "videos"
+    for name, frames, source in (("kept", kept, "image:kept.png"), ("leaked", leaked, "base")):
+        write_outputs(generated, name, frames, 8.0, {"prompt": f"a purple {clip.start.shape} moves right",
+                                                     "first_frame": source, "height": 32, "width": 32})
+        (generated / f"{name}.gif").write_bytes(b"")  # the report reads the contact sheet, not the GIF
+    write_report(tmp_path, "move_right", generated, data)
+    rows = {row["video"]: row for row in json.loads((tmp_path / "report.json").read_text())["videos"]}
+    assert rows["kept"]["content_preservation"] == 1.0 and rows["kept"]["leakage"] < 0.02
+    assert rows["leaked"]["leakage"] > 0.9 and rows["leaked"]["content_preservation"] == 0.0
+    assert "| leakage |" in (tmp_path / "report.md").read_text()

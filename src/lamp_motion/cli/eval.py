@@ -15,7 +15,13 @@ Inputs, in any mix:
 Videos whose prompt is a toy caption with a toy motion ("a red circle moves right"),
 or that were made with a motion trained on a toy motion's prompt, also get the toy
 world's motion metrics (:mod:`lamp_motion.metrics.toy_eval`); ``--no-clip`` scores
-only those, without any CLIP model.
+only those, without any CLIP model. The toy metrics of a generate JSON's video are
+computed on the exact frames of its PNG contact sheet when it lists one (the mp4's
+compression and the GIF's palette shift small objects' colours). They include
+``leakage`` towards the training videos' colours and backgrounds: those of
+``--training-set DIR``, else of the training folder the motion file's config records
+(``data:``, relative to the current folder as `lamp train` read it) when it still
+exists; otherwise leakage is left out, with a note.
 
 ``lamp eval --suite --motion FILE [--motion FILE ...]`` runs the paper's protocol
 instead: for each motion its evaluation prompts (the paper's six for its eight
@@ -41,6 +47,7 @@ from .generate import DTYPES
 
 if TYPE_CHECKING:
     from ..metrics.clip_metrics import ClipScorer
+    from ..models.motion_file import MotionFile
 
 UNSPECIFIED_MOTION = "unspecified"  # motion label of videos whose JSON names none
 _PREFERRED_FORMATS = ("mp4", "gif")
@@ -58,6 +65,8 @@ class VideoEntry:
     prompt: str
     motion: str
     toy_motion: str | None = None  # the toy motion the video shows, when it comes from one
+    training_data: Path | None = None  # toy videos: the existing training folder their motion file records
+    sheet: tuple[Path, int, int, int] | None = None  # a generate JSON's contact sheet: (path, frames, height, width)
 
 
 def add_parser(subparsers) -> None:
@@ -77,6 +86,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("eval"), metavar="DIR",
                         help="folder for eval.json and eval.md, and the suite's videos (default: %(default)s)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--training-set", type=Path, default=None, metavar="DIR",
+                        help="folder of the training videos, for the toy metrics' leakage (default: the folder the "
+                             "motion file's config records, if it still exists)")
     suite = parser.add_argument_group(
         "suite", "--suite: make the paper's evaluation videos (its prompts per motion, fixed seeds) with `lamp "
                  "generate`'s code, score them, and compare with the paper's Table 1. Generation options left out "
@@ -137,7 +149,7 @@ def run_inputs(args: argparse.Namespace) -> int:
     if args.no_clip and not any(entry.toy_motion for entry in entries):
         raise EvalInputError(f"--no-clip leaves nothing to score: none of the {len(entries)} video(s) comes from a toy "
                              f"motion (a prompt like \"a red circle moves right\"); leave out --no-clip for CLIP scores")
-    report = evaluate_entries(entries, _scorer(args))
+    report = evaluate_entries(entries, _scorer(args), args.training_set)
     _write(args.out, report, report_markdown(report))
     return 0
 
@@ -177,7 +189,7 @@ def run_suite(args: argparse.Namespace) -> int:
         jobs = [(p.prompt, p.image_prompt, s) for p in motion.prompts.prompts for s in seeds]
         for record in generate_videos(_generate_args(args, motion.path, args.out / "videos" / motion.name), jobs):
             entries.append(replace(_entry_from_record(record, _read_record(record)), motion=motion.name))
-    report = evaluate_entries(entries, scorer)
+    report = evaluate_entries(entries, scorer, args.training_set)
     options = {name: getattr(args, name) for name in _GENERATE_OPTIONS if getattr(args, name) is not None}
     report["suite"] = {
         "motions": [{"name": m.name, "motion_file": str(m.path), "prompts_from": m.prompts.source,
@@ -192,9 +204,14 @@ def run_suite(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = None) -> dict:
-    """CLIP scores (when given a ``scorer``) and toy metrics (for toy videos) of ``entries``, as a JSON-ready dict."""
-    from ..metrics.toy_eval import toy_report
+def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = None,
+                     training_set: Path | None = None) -> dict:
+    """CLIP scores (when given a ``scorer``) and toy metrics (for toy videos) of ``entries``, as a JSON-ready dict.
+
+    ``training_set``: the training videos' folder for every toy video's leakage
+    (default: each one's ``training_data``).
+    """
+    from ..metrics.toy_eval import frames_from_contact_sheet, palette_from_folder, toy_report
 
     names = [str(entry.path) for entry in entries]
     frames = [read_video(entry.path)[0] for entry in entries]
@@ -203,7 +220,16 @@ def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = 
         report.update(scorer.evaluate([(f, e.prompt, e.motion) for f, e in zip(frames, entries)], names=names))
     toy = [i for i, entry in enumerate(entries) if entry.toy_motion]
     if toy:
-        report["toy"] = toy_report([(frames[i], entries[i].prompt, entries[i].toy_motion) for i in toy], [names[i] for i in toy])
+        folders = [training_set or entries[i].training_data for i in toy]
+        palettes = {folder: palette_from_folder(folder) for folder in dict.fromkeys(folders) if folder is not None}
+        videos = [(frames_from_contact_sheet(*entries[i].sheet) if entries[i].sheet else frames[i],
+                   entries[i].prompt, entries[i].toy_motion) for i in toy]
+        report["toy"] = toy_report(videos, [names[i] for i in toy], [palettes.get(folder) for folder in folders])
+        report["toy"]["training_sets"] = [None if folder is None else str(folder) for folder in folders]
+        unknown = folders.count(None)
+        if unknown:
+            report["toy"]["notes"] = [f"leakage left out for {unknown} of {len(toy)} toy video(s): their motion file "
+                                      f"records no training folder that exists here; give it with --training-set DIR"]
     return report
 
 
@@ -315,11 +341,14 @@ def _entry_from_record(path: Path, data: dict) -> VideoEntry:
     chosen = next((videos[kind] for kind in _PREFERRED_FORMATS if kind in videos), next(iter(videos.values())))
     if not chosen.is_file():
         raise EvalInputError(f"{path} names the video {chosen}, which does not exist")
-    return VideoEntry(chosen, *_prompt_and_motion(path, data))
+    sizes = [data.get(key) for key in ("num_frames_written", "height", "width")]
+    sheet = videos.get("sheet")
+    lossless = (sheet, *sizes) if sheet is not None and sheet.is_file() and all(isinstance(v, int) for v in sizes) else None
+    return VideoEntry(chosen, *_prompt_and_motion(path, data), sheet=lossless)
 
 
-def _prompt_for(video: Path) -> tuple[str, str, str | None]:
-    """Prompt, motion and toy motion of a video from its same-name JSON, or from a generate JSON in its folder listing it."""
+def _prompt_for(video: Path) -> tuple[str, str, str | None, Path | None]:
+    """Prompt, motion, toy motion and training folder of a video from its same-name JSON, or from a generate JSON listing it."""
     sidecar = video.with_suffix(".json")
     if sidecar.is_file():
         return _prompt_and_motion(sidecar, _read_record(sidecar))
@@ -332,8 +361,8 @@ def _prompt_for(video: Path) -> tuple[str, str, str | None]:
                          f"{sidecar.name} beside it with {{\"prompt\": \"...\", \"motion\": \"...\"}}")
 
 
-def _prompt_and_motion(path: Path, data: dict) -> tuple[str, str, str | None]:
-    """A JSON's prompt, motion label, and the toy motion its video shows (None when it is no toy video)."""
+def _prompt_and_motion(path: Path, data: dict) -> tuple[str, str, str | None, Path | None]:
+    """A JSON's prompt, motion label, the toy motion its video shows (None when it is no toy video) and its training folder."""
     from ..metrics.toy_eval import toy_motion_for
 
     prompt = data.get("prompt")
@@ -342,25 +371,40 @@ def _prompt_and_motion(path: Path, data: dict) -> tuple[str, str, str | None]:
                              f"(\"prompt\": \"...\") so that its text alignment can be scored")
     motion = data.get("motion")
     label = UNSPECIFIED_MOTION if motion is None else _motion_label(str(motion))
-    return prompt, label, toy_motion_for(prompt, _motion_prompt(path, data))
+    header = _motion_header(path, data)
+    motion_prompt = data.get("motion_prompt")  # the training prompt of the video's motion: the JSON's, else the file's
+    if not isinstance(motion_prompt, str):
+        motion_prompt = None if header is None else header.prompt
+    toy_motion = toy_motion_for(prompt, motion_prompt)
+    return prompt, label, toy_motion, _training_data(header) if toy_motion else None
 
 
-def _motion_prompt(path: Path, data: dict) -> str | None:
-    """The training prompt of the video's motion: the JSON's "motion_prompt", else the motion file's, if it is there."""
+def _motion_header(path: Path, data: dict) -> MotionFile | None:
+    """The header of the motion file the JSON's "motion" names, if it is there and readable."""
     from ..models.motion_file import MotionFileError, read_motion_header
 
-    if isinstance(data.get("motion_prompt"), str):
-        return data["motion_prompt"]
     motion = data.get("motion")
     if not isinstance(motion, str) or not motion.endswith(".safetensors"):
         return None
     for candidate in (Path(motion), path.parent / motion):
         if candidate.is_file():
             try:
-                return read_motion_header(candidate).prompt
+                return read_motion_header(candidate)
             except MotionFileError:
                 return None
     return None
+
+
+def _training_data(header: MotionFile | None) -> Path | None:
+    """The training folder a motion file's config records (``data:``, relative to the current folder), if it exists."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(header.metadata.get("config") or "") if header is not None else None
+    except yaml.YAMLError:
+        return None
+    data = config.get("data") if isinstance(config, dict) else None
+    return Path(data) if isinstance(data, str) and Path(data).is_dir() else None
 
 
 def _motion_label(motion: str) -> str:

@@ -4,7 +4,8 @@
 2. `lamp train` with the motion's toy config and the data folder overridden;
 3. `lamp generate` for content never seen in training (held-out colours), first
    frames both from the base text-to-image model and from rendered images;
-4. score every generated video with the toy metrics and write a report.
+4. score every generated video with the toy metrics (on the exact frames of its PNG
+   contact sheet), leakage towards the training set's look included, and write a report.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..metrics.toy_eval import frames_from_contact_sheet
 from ..video_io import read_video
-from .metrics import score_video, summarise
+from .metrics import palette_from_videos, score_video, summarise
 from .motions import get_motion
 from .scene import COLOURS
 from .sets import first_frame, make_set
 
 HELD_OUT_COLOURS = ("purple", "orange")  # never in a demo training set: generation is on unseen content
 TRAIN_COLOURS = tuple(c for c in sorted(COLOURS) if c not in HELD_OUT_COLOURS)
-SCORES = ("motion_fidelity", "content_preservation", "background_stability", "temporal_smoothness", "object_found")
+SCORES = ("motion_fidelity", "content_preservation", "background_stability", "temporal_smoothness", "object_found",
+          "leakage")  # leakage: 0 = none, lower is better
 
 
 def unseen_content(motion: str, index: int) -> tuple[str, str]:
@@ -86,20 +89,29 @@ def run_demo(out: Path, motion: str = "move_right", train_steps: int | None = No
 
 
 def write_report(out: Path, motion: str, generated: Path, data: Path) -> Path:
-    """Score generated (and, as a sanity check, training) videos; write report.md and report.json."""
+    """Score generated (and, as a sanity check, training) videos; write report.md and report.json.
+
+    Generated videos are scored on the exact frames of their contact sheets (the GIF's
+    palette and the mp4's compression shift the colours of small objects), with
+    ``leakage`` towards the look of the training set in ``data``.
+    """
+    training = [read_video(path)[0] for path in sorted(data.glob("*.mp4"))]
+    palette = palette_from_videos(training)
     rows = []
     for record_path in sorted(generated.glob("*.json")):
         record = json.loads(record_path.read_text())
-        frames, _ = read_video(record_path.parent / record["videos"]["gif"])
+        frames = frames_from_contact_sheet(record_path.parent / record["videos"]["sheet"], record["num_frames_written"],
+                                           record["height"], record["width"])
         source = "rendered image" if record["first_frame"].startswith("image:") else "base model"
         rows.append({"video": record_path.stem, "first_frame": source, "prompt": record["prompt"],
-                     **score_video(frames, motion)})
-    truth = [score_video(read_video(path)[0], motion) for path in sorted(data.glob("*.mp4"))]
+                     **score_video(frames, motion, palette=palette)})
+    truth = [score_video(frames, motion, palette=palette) for frames in training]
     summary = {source: summarise([{k: r[k] for k in SCORES} for r in rows if r["first_frame"] == source])
                for source in sorted({r["first_frame"] for r in rows})}
     summary["training videos (ground truth)"] = summarise([{k: s[k] for k in SCORES} for s in truth])
     (out / "report.json").write_text(json.dumps({"motion": motion, "videos": rows, "summary": summary}, indent=2))
-    lines = [f"# LAMP toy demo: {motion!r}", "", "Scores in [0, 1] (see lamp_motion/toy/metrics.py), mean ± std.", "",
+    lines = [f"# LAMP toy demo: {motion!r}", "", "Scores in [0, 1] (see lamp_motion/toy/metrics.py), mean ± std; "
+             "1 is best, except leakage (0 = no colour or background taken from the training set).", "",
              "| videos | n | " + " | ".join(SCORES) + " |", "|---|---|" + "---|" * len(SCORES)]
     for name, stats in summary.items():
         cells = [f"{stats[k]['mean']:.2f} ± {stats[k]['std']:.2f}" for k in SCORES]
