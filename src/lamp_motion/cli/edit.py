@@ -64,7 +64,7 @@ def edit(args: argparse.Namespace) -> int:
     from ..pipelines.editing import edit_video, source_clip
     from ..pipelines.first_frame import check_source
     from ..pipelines.images import fit_image, load_image
-    from ..pipelines.lamp_pipeline import DEFAULT_SIZE, LampPipeline
+    from ..pipelines.lamp_pipeline import DEFAULT_SIZE, LampPipeline, resolve_generation
     from ..pipelines.outputs import slug, write_outputs
     from ..video_io import read_video
 
@@ -75,7 +75,8 @@ def edit(args: argparse.Namespace) -> int:
     width = args.width or trained["width"] or DEFAULT_SIZE["width"]
     frames = args.frames if args.frames is not None else (trained["num_frames"] or 24)
     stride = args.stride if args.stride is not None else (trained_stride(header) or 2)
-    LampPipeline.check_inputs(frames, height, width, args.steps, args.guidance, 0.0, "np")
+    sampling, sources = resolve_generation({"steps": args.steps, "guidance": args.guidance}, header.generation, "command line")
+    LampPipeline.check_inputs(frames, height, width, sampling["steps"], sampling["guidance"], 0.0, "np")
     if args.canny_controlnet and not args.canny_image_model:
         raise ValueError("--canny-controlnet needs --canny-image-model MODEL, the image model the ControlNet belongs to "
                          "(e.g. stabilityai/stable-diffusion-xl-base-1.0 for diffusers/controlnet-canny-sdxl-1.0)")
@@ -120,7 +121,7 @@ def edit(args: argparse.Namespace) -> int:
     base = load_base(args.base if args.base is not None else (header.metadata.get("base") or None), dtype=dtype)
     pipe = LampPipeline.from_base(base, args.motion, allow_other_base=args.allow_other_base).to(device)
     out = edit_video(pipe, clip, image, args.prompt, num_frames=frames, stride=1, height=height, width=width,
-                     num_inference_steps=args.steps, guidance_scale=args.guidance, negative_prompt=args.negative_prompt,
+                     num_inference_steps=sampling["steps"], guidance_scale=sampling["guidance"], negative_prompt=args.negative_prompt,
                      adain=not args.no_adain, histogram_matching=not args.no_histogram_matching)
     for line in notes + out.notes:
         print(f"note: {line}")
@@ -131,8 +132,8 @@ def edit(args: argparse.Namespace) -> int:
     image.save(out_dir / files["first_frame"])
     record = dict(prompt=args.prompt, motion=str(args.motion), motion_prompt=header.prompt, base=base.source,
                   source_video=str(args.video), source_fps=source_fps, start=args.start, stride=stride, frames=frames,
-                  first_frame=first_frame, image_prompt=image_prompt, height=height, width=width, steps=args.steps,
-                  inversion="DDIM, empty prompt, no guidance, same steps", guidance=args.guidance,
+                  first_frame=first_frame, image_prompt=image_prompt, height=height, width=width, steps=sampling["steps"],
+                  inversion="DDIM, empty prompt, no guidance, same steps", guidance=sampling["guidance"], setting_sources=sources,
                   negative_prompt=args.negative_prompt, shared_noise=0.0, adain=not args.no_adain,
                   histogram_matching=not args.no_histogram_matching, device=str(device), dtype=str(dtype),
                   seed=None if args.image else args.seed or 0, images=files)

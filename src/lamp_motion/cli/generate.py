@@ -26,8 +26,10 @@ def add_shared_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="outputs/videos", help="output folder")
     parser.add_argument("--height", type=int, default=None, help="video height (default: the motion's training size)")
     parser.add_argument("--width", type=int, default=None, help="video width (default: the motion's training size)")
-    parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
-    parser.add_argument("--guidance", type=float, default=12.5, help="classifier-free guidance scale (<= 1: off)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="DDIM steps (default: the motion file's setting, else the paper's 50)")
+    parser.add_argument("--guidance", type=float, default=None,
+                        help="classifier-free guidance scale, <= 1: off (default: the motion file's setting, else the paper's 12.5)")
     parser.add_argument("--negative-prompt", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fps", type=frame_rate, default=8.0, help="frame rate of the written mp4 and gif")
@@ -88,7 +90,7 @@ def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) 
     from ..models.loading import load_base
     from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2i
     from ..pipelines.images import load_image
-    from ..pipelines.lamp_pipeline import DEFAULT_SIZE, LampPipeline
+    from ..pipelines.lamp_pipeline import DEFAULT_SIZE, LampPipeline, resolve_generation
     from ..pipelines.long_video import generate_long
     from ..pipelines.outputs import slug, write_outputs
 
@@ -98,7 +100,8 @@ def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) 
     width = args.width or trained["width"] or DEFAULT_SIZE["width"]
     window = trained["num_frames"] or 16
     frames = args.frames or window
-    LampPipeline.check_inputs(frames, height, width, args.steps, args.guidance, args.shared_noise, "np")
+    sampling, sources = resolve_generation({"steps": args.steps, "guidance": args.guidance}, header.generation, "command line")
+    LampPipeline.check_inputs(frames, height, width, sampling["steps"], sampling["guidance"], args.shared_noise, "np")
     device, dtype = resolve_device(args.device, args.dtype)
     seeds = [seed for _, _, seed in jobs]
     image_prompts = [image_prompt for _, image_prompt, _ in jobs]
@@ -122,10 +125,10 @@ def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) 
     out_dir = Path(args.out)
     settings = dict(motion=str(args.motion), motion_prompt=header.prompt, base=base.source,
                     first_frame=source, height=height, width=width, frames=frames, window=window, overlap=args.overlap,
-                    steps=args.steps, guidance=args.guidance, negative_prompt=args.negative_prompt,
-                    shared_noise=args.shared_noise, adain=not args.no_adain,
+                    steps=sampling["steps"], guidance=sampling["guidance"], setting_sources=sources,
+                    negative_prompt=args.negative_prompt, shared_noise=args.shared_noise, adain=not args.no_adain,
                     histogram_matching=not args.no_histogram_matching, device=str(device), dtype=str(dtype))
-    common = dict(height=height, width=width, num_inference_steps=args.steps, guidance_scale=args.guidance,
+    common = dict(height=height, width=width, num_inference_steps=sampling["steps"], guidance_scale=sampling["guidance"],
                   negative_prompt=args.negative_prompt, shared_noise_alpha=args.shared_noise, adain=not args.no_adain,
                   histogram_matching=not args.no_histogram_matching)
     written = []

@@ -3,7 +3,9 @@
 Metadata (all strings, as safetensors requires):
 ``format`` ("lamp-motion/1"), ``library_version``, ``options`` (MotionOptions as JSON),
 ``base_fingerprint`` (JSON, see :mod:`.fingerprint`), ``dtype``, plus any extra keys
-the caller adds (the trainer stores the motion prompt and its resolved config).
+the caller adds (the trainer stores the motion prompt, its resolved config and
+``generation``: the generation settings that suit the motion, JSON ``{"steps": 25,
+"guidance": 4.0}``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from .video_unet import MotionOptions, VideoUNet
 
 FORMAT = "lamp-motion/1"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# Generation settings a motion file may record, with their types.
+GENERATION_KEYS = {"steps": int, "guidance": float}
 
 
 class MotionFileError(ValueError):
@@ -46,6 +50,22 @@ class MotionFile:
         """``height``, ``width`` and ``num_frames`` the motion was tuned at (None where not recorded)."""
         meta = self.metadata
         return {key: int(meta[key]) if meta.get(key, "").isdigit() else None for key in ("height", "width", "num_frames")}
+
+    @property
+    def generation(self) -> dict[str, int | float]:
+        """The generation settings recorded at training (``steps``, ``guidance``); empty for files without them."""
+        try:
+            recorded = json.loads(self.metadata.get("generation") or "{}")
+        except json.JSONDecodeError as error:
+            raise MotionFileError(f"{self.path}: its 'generation' metadata is not JSON ({error}); rewrite it with `lamp train`") from error
+        if not isinstance(recorded, dict):
+            raise MotionFileError(f"{self.path}: its 'generation' metadata is not a mapping; rewrite it with `lamp train`")
+        settings = {}
+        for key, kind in GENERATION_KEYS.items():
+            value = recorded.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                settings[key] = kind(value)
+        return settings
 
 
 def save_motion(video_unet: VideoUNet, path: str | os.PathLike, dtype: str = "fp16",

@@ -67,7 +67,7 @@ def source_clip(frames: np.ndarray, num_frames: int, stride: int, height: int, w
 def edit_video(pipe, source: np.ndarray | str | os.PathLike, edited_first_frame: Image.Image | str | os.PathLike,
                prompt: str, num_frames: int | None = None, stride: int = 2, start: int = 0, height: int | None = None,
                width: int | None = None,
-               num_inference_steps: int = 50, guidance_scale: float = 12.5, negative_prompt: str | None = None,
+               num_inference_steps: int | None = None, guidance_scale: float | None = None, negative_prompt: str | None = None,
                adain: AdaINSchedule | bool = True, histogram_matching: bool = True, output_type: str = "np",
                decode_chunk: int = 8, progress: bool = True) -> EditOutput:
     """Edit one video: DDIM-invert ``source`` and sample from it with ``edited_first_frame`` as frame 1.
@@ -77,10 +77,12 @@ def edit_video(pipe, source: np.ndarray | str | os.PathLike, edited_first_frame:
     num_frames, height, width: default to the motion file's training size (see
     ``LampPipeline.default_size``); stride: take every stride-th source frame.
     The inversion uses ``num_inference_steps`` steps, the empty prompt and no guidance;
-    sampling uses ``prompt``, ``guidance_scale`` and the same number of steps.
+    sampling uses ``prompt``, ``guidance_scale`` and the same number of steps. Both default
+    to the motion file's generation settings (``LampPipeline.default_generation``).
     """
     # 1. Check inputs before any model runs: sizes, the source clip, the edited image.
     num_frames, height, width = pipe.default_size(num_frames, height, width)
+    num_inference_steps, guidance_scale = pipe.default_generation(num_inference_steps, guidance_scale)
     pipe.check_inputs(num_frames, height, width, num_inference_steps, guidance_scale, 0.0, output_type)
     notes: list[str] = []
     if not isinstance(source, np.ndarray):

@@ -27,6 +27,27 @@ from .postprocess import AdaINSchedule, match_histograms
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 # Size used when neither the call nor the loaded motion file gives one: the paper's.
 DEFAULT_SIZE = {"num_frames": 16, "height": 320, "width": 512}
+# Generation settings used when neither the call nor the loaded motion file gives them: the paper's.
+DEFAULT_GENERATION = {"steps": 50, "guidance": 12.5}
+
+
+def resolve_generation(given: dict[str, int | float | None], recorded: dict[str, int | float],
+                       given_by: str = "call") -> tuple[dict[str, int | float], dict[str, str]]:
+    """Each generation setting (``steps``, ``guidance``) and where it came from.
+
+    A value in ``given`` that is not None wins (source ``given_by``); else the motion file's
+    recorded one (``recorded``, see ``MotionFile.generation``; source "motion file"); else the
+    paper's (:data:`DEFAULT_GENERATION`; source "default").
+    """
+    values, sources = {}, {}
+    for key, default in DEFAULT_GENERATION.items():
+        if given.get(key) is not None:
+            values[key], sources[key] = given[key], given_by
+        elif key in recorded:
+            values[key], sources[key] = recorded[key], "motion file"
+        else:
+            values[key], sources[key] = default, "default"
+    return values, sources
 
 
 @dataclass
@@ -49,6 +70,7 @@ class LampPipeline(DiffusionPipeline):
         self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
         self.trained_size: dict[str, int | None] = {}  # the loaded motion file's, set by from_base
+        self.generation: dict[str, int | float] = {}  # the loaded motion file's generation settings, set by from_base
 
     def default_size(self, num_frames: int | None, height: int | None, width: int | None) -> tuple[int, int, int]:
         """The given sizes, else the loaded motion file's training size, else the paper's (16 frames, 320x512)."""
@@ -56,6 +78,11 @@ class LampPipeline(DiffusionPipeline):
         size = {key: value if value is not None else self.trained_size.get(key) or DEFAULT_SIZE[key]
                 for key, value in given.items()}
         return size["num_frames"], size["height"], size["width"]
+
+    def default_generation(self, num_inference_steps: int | None, guidance_scale: float | None) -> tuple[int, float]:
+        """The given steps and guidance, else the loaded motion file's, else the paper's (50, 12.5)."""
+        values, _ = resolve_generation({"steps": num_inference_steps, "guidance": guidance_scale}, self.generation)
+        return values["steps"], values["guidance"]
 
     @classmethod
     def from_base(cls, base: BaseModel, motion: str | None = None, options: MotionOptions | None = None,
@@ -67,6 +94,7 @@ class LampPipeline(DiffusionPipeline):
             load_motion(video, motion, allow_other_base=allow_other_base)
         pipe = cls(base.vae, base.text_encoder, base.tokenizer, video.eval(), base.ddim_scheduler())
         pipe.trained_size = header.trained_size if header is not None else {}
+        pipe.generation = header.generation if header is not None else {}
         return pipe
 
     @classmethod
@@ -144,7 +172,7 @@ class LampPipeline(DiffusionPipeline):
     # ---- generation ------------------------------------------------------------------
     @torch.no_grad()
     def __call__(self, prompt: str | list[str], first_frame, num_frames: int | None = None, height: int | None = None,
-                 width: int | None = None, num_inference_steps: int = 50, guidance_scale: float = 12.5,
+                 width: int | None = None, num_inference_steps: int | None = None, guidance_scale: float | None = None,
                  negative_prompt: str | list[str] | None = None,
                  generator: torch.Generator | int | None = None, shared_noise_alpha: float = 0.2,
                  adain: AdaINSchedule | bool = True, histogram_matching: bool = True, latents: torch.Tensor | None = None,
@@ -154,7 +182,8 @@ class LampPipeline(DiffusionPipeline):
         prompt: one prompt, or one per video. first_frame: a PIL image, or latents
         (1 or b, c, h/8, w/8). generator: a torch.Generator or an int seed.
         num_frames, height, width: default to the loaded motion file's training size, else
-        16 frames of 320x512 (the paper's).
+        16 frames of 320x512 (the paper's). num_inference_steps, guidance_scale: default to the
+        loaded motion file's generation settings, else the paper's 50 steps and guidance 12.5.
         shared_noise_alpha: weight of the shared noise (0 = independent frames).
         adain: True (default schedule), False, or an AdaINSchedule. latents: initial
         latents (b, c, f, h/8, w/8) instead of fresh noise (e.g. from DDIM inversion);
@@ -162,6 +191,7 @@ class LampPipeline(DiffusionPipeline):
         """
         # 1. Check inputs.
         num_frames, height, width = self.default_size(num_frames, height, width)
+        num_inference_steps, guidance_scale = self.default_generation(num_inference_steps, guidance_scale)
         self.check_inputs(num_frames, height, width, num_inference_steps, guidance_scale, shared_noise_alpha, output_type)
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         batch = len(prompts)

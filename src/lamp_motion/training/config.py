@@ -7,6 +7,7 @@ precision, gradient checkpointing, random horizontal flip, seed 33).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..models import MotionOptions
@@ -58,6 +59,12 @@ class TrainConfig:
     gradient_checkpointing: bool = True
     seed: int = 33
 
+    # --- generation settings that suit this motion --------------------------------------
+    # Recorded in the motion file: `lamp generate`, `lamp edit`, `lamp eval --suite` and
+    # LampPipeline default to them (an explicit setting still wins).
+    sample_steps: int = 50  # DDIM steps (the paper's 50)
+    sample_guidance: float = 12.5  # classifier-free guidance scale (the paper's 12.5; <= 1 turns it off)
+
     # --- outputs ------------------------------------------------------------------
     motion_dtype: str = "fp16"  # dtype of the saved motion file: fp32, fp16 or bf16
     checkpoint_every: int = 1000  # steps between checkpoints (0 = only at the end)
@@ -71,7 +78,7 @@ class TrainConfig:
     validation_images: list[str] = field(default_factory=list)  # first-frame images
     validation_prompts: list[str] = field(default_factory=list)  # prompts (first frame from the base model)
     validation_steps: int = 25  # DDIM steps for validation videos
-    validation_guidance: float = 12.5
+    validation_guidance: float | None = None  # None = sample_guidance
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:
@@ -84,12 +91,20 @@ class TrainConfig:
                 raise ValueError(f"{name}={value} must be a positive multiple of 8 (e.g. {max(8, value // 8 * 8)})")
         if self.num_frames < 2:
             raise ValueError(f"num_frames={self.num_frames}: a clip needs at least 2 frames (frame 1 is the condition)")
-        for name in ("stride", "steps", "batch_size", "gradient_accumulation"):
+        for name in ("stride", "steps", "batch_size", "gradient_accumulation", "sample_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        for name in ("sample_guidance", "validation_guidance"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}={value} must be a number >= 0 (1 or less turns guidance off)")
         if self.motion_dtype not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"motion_dtype={self.motion_dtype!r}; use fp32, fp16 or bf16")
         self.motion_options()  # validates conv_mode and train_layers
+
+    def generation_settings(self) -> dict[str, float | int]:
+        """The generation settings the motion file records (see :data:`lamp_motion.models.motion_file.GENERATION_KEYS`)."""
+        return {"steps": self.sample_steps, "guidance": self.sample_guidance}
 
     def motion_options(self) -> MotionOptions:
         return MotionOptions(motion_conv=self.motion_conv, conv_mode=self.conv_mode,

@@ -8,6 +8,7 @@ Only the trainable set (added layers + ``attn1.to_q``) changes.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -205,6 +206,7 @@ class Trainer:
         if acc.is_main_process:
             save_motion(acc.unwrap_model(self.model), path, dtype=cfg.motion_dtype,
                         extra_metadata={"prompt": self.video_set.prompt, "base": cfg.base or "", "steps": str(step), "config": config_to_yaml(cfg),
+                                        "generation": json.dumps(cfg.generation_settings()),
                                         "num_frames": str(cfg.num_frames), "height": str(cfg.height), "width": str(cfg.width)})
             self.log(f"motion file written to {path}")
         acc.end_training()
@@ -263,10 +265,11 @@ class Trainer:
             video.eval()
             pipe = LampPipeline(self.base.vae, self.base.text_encoder, self.base.tokenizer, video, self.base.ddim_scheduler())
             folder = self.output_dir / "validation" / f"step-{step:06d}"
+            guidance = cfg.sample_guidance if cfg.validation_guidance is None else cfg.validation_guidance
             for index, (prompt, image) in enumerate(self.validation):
                 with acc.autocast():
                     out = pipe(prompt, image, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width,
-                               num_inference_steps=cfg.validation_steps, guidance_scale=cfg.validation_guidance,
+                               num_inference_steps=cfg.validation_steps, guidance_scale=guidance,
                                generator=cfg.seed, progress=False)
                 write_video(folder / f"{index:02d}-{slug(prompt)}.mp4", out.frames[0], fps=8)
             video.train()
