@@ -18,12 +18,13 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config_io import load_config
+    from ..metrics.checks import default_check
     from ..training.config import TrainConfig
     from ..training.trainer import train
 
     def job() -> int:
         config = load_config(TrainConfig, None if args.config == "-" else args.config, args.overrides)
-        train(config)
+        train(config, default_check(config))
         return 0
 
     return run_with_user_errors(job)

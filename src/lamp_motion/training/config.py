@@ -32,6 +32,10 @@ class TrainConfig:
     width: int = 512  # clip width in pixels, a multiple of 8
     flip: bool = True  # random horizontal flip (p = 0.5)
     cache_latents: bool = True  # encode each video (and its flip) with the VAE once, not at every step
+    # Share of training clips recoloured at random (hue, saturation, brightness inversion; one
+    # transform for every frame of a clip, frame 1 included), so that a set of one look cannot
+    # teach that look (lamp_motion.data.augment). 0 = off. Recoloured clips are encoded at every step.
+    colour_augment: float = 0.0
 
     # --- model --------------------------------------------------------------------
     motion_conv: bool = True  # temporal-spatial motion layer on every conv
@@ -79,6 +83,10 @@ class TrainConfig:
     validation_prompts: list[str] = field(default_factory=list)  # prompts (first frame from the base model)
     validation_steps: int = 25  # DDIM steps for validation videos
     validation_guidance: float | None = None  # None = sample_guidance
+    # CLIP model (hub id or folder) that checks validation videos: a warning in the log when later frames'
+    # CLIP image similarity to frame 1 drops (real bases). On the toy base, toy motions are checked without it:
+    # first frames of unseen colours and backgrounds are added and scored for leakage and preservation.
+    validation_clip: str | None = None
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:
@@ -94,6 +102,8 @@ class TrainConfig:
         for name in ("stride", "steps", "batch_size", "gradient_accumulation", "sample_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        if not 0.0 <= self.colour_augment <= 1.0:
+            raise ValueError(f"colour_augment={self.colour_augment} is a share of clips: use a number from 0 (off) to 1 (every clip)")
         for name in ("sample_guidance", "validation_guidance"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):

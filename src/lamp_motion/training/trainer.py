@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ..config_io import config_to_yaml
 from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_videos
+from ..data.augment import jitter_colours
 from ..models import VideoUNet, save_motion
 from ..models.loading import BaseModel, load_base
 from ..pipelines.first_frame import first_frames_from_base
@@ -36,6 +37,7 @@ from ..pipelines.outputs import slug
 from ..video_io import write_video
 from .checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from .config import TrainConfig
+from .validation import VideoCheck
 
 
 class TrainingError(RuntimeError):
@@ -90,8 +92,9 @@ def diffusion_loss(video: torch.nn.Module, latents: torch.Tensor, text: torch.Te
 class Trainer:
     """Runs one training config end to end; ``run()`` returns the motion file path."""
 
-    def __init__(self, config: TrainConfig):
+    def __init__(self, config: TrainConfig, check: VideoCheck | None = None):
         self.config = config
+        self.check = check  # scores validation videos and warns when later frames stop resembling frame 1
         self.output_dir = Path(config.output_dir)
         mixed = config.mixed_precision
         if mixed == "fp16" and not torch.cuda.is_available():
@@ -152,7 +155,10 @@ class Trainer:
     def _clip_latents(self, index: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Clean latents (1, c, f, h, w) and text (1, tokens, dim) of micro-batch item ``index``."""
         clip = self.sampler.clip_at(index)
-        if self.cache is not None:
+        share = self.config.colour_augment
+        if share > 0 and float(torch.rand(1, generator=generator)) < share:
+            mean, std = encode_clip(jitter_colours(clip_pixels(self.video_set, clip), generator), self.encode)
+        elif self.cache is not None:
             mean, std = self.cache.clip_latent_dist(clip)
         else:
             mean, std = encode_clip(clip_pixels(self.video_set, clip), self.encode)  # (c', f, h', w')
@@ -254,6 +260,8 @@ class Trainer:
             images = first_frames_from_base(self.base, cfg.validation_prompts, seeds, cfg.height, cfg.width,
                                             self.accelerator.device, steps=cfg.validation_steps)
             cases += list(zip(cfg.validation_prompts, images))
+        if self.check is not None:
+            cases += self.check.cases(cfg.height, cfg.width)
         return cases
 
     @torch.no_grad()
@@ -266,13 +274,21 @@ class Trainer:
             pipe = LampPipeline(self.base.vae, self.base.text_encoder, self.base.tokenizer, video, self.base.ddim_scheduler())
             folder = self.output_dir / "validation" / f"step-{step:06d}"
             guidance = cfg.sample_guidance if cfg.validation_guidance is None else cfg.validation_guidance
+            scores: dict[str, dict[str, float]] = {}
             for index, (prompt, image) in enumerate(self.validation):
                 with acc.autocast():
                     out = pipe(prompt, image, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width,
                                num_inference_steps=cfg.validation_steps, guidance_scale=guidance,
                                generator=cfg.seed, progress=False)
                 write_video(folder / f"{index:02d}-{slug(prompt)}.mp4", out.frames[0], fps=8)
+                if self.check is not None:
+                    result = self.check.check(out.frames[0], prompt)
+                    scores[f"{index:02d}-{slug(prompt)}"] = result.scores
+                    for warning in result.warnings:
+                        self.log(f"warning: step {step}, validation video {index:02d} ({prompt!r}): {warning}")
             video.train()
+            if scores:
+                (folder / "scores.json").write_text(json.dumps(scores, indent=2))
             self.log(f"validation videos written to {folder}")
         acc.wait_for_everyone()
 
@@ -309,6 +325,9 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def train(config: TrainConfig) -> Path:
-    """Tune a motion from ``config``; returns the path of the motion file."""
-    return Trainer(config).run()
+def train(config: TrainConfig, check: VideoCheck | None = None) -> Path:
+    """Tune a motion from ``config``; returns the path of the motion file.
+
+    ``check``: scores the validation videos and adds first frames of its own (see
+    :mod:`lamp_motion.training.validation`)."""
+    return Trainer(config, check).run()
