@@ -102,3 +102,43 @@ class TemporalAttention(nn.Module):
 def temporal_attention_hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
     """Forward hook on a ``BasicTransformerBlock``: runs its ``temporal`` child after it."""
     return module.temporal(output)
+
+
+class FirstFrameFeatureAttention(nn.Module):
+    """First-frame attention for a level of the UNet that has no transformer block.
+
+    After a ResNet block, every frame's features attend over frame 1's features at the
+    same level (queries from every frame, keys and values from frame 1, as the
+    first-frame self-attention does inside transformer blocks), pre-norm and residual.
+    SD 1.x has transformer blocks, so first-frame attention, at three of its four
+    levels; a base with fewer (the built-in toy base has them only at its middle level)
+    can add this where it has none. Its output projection starts at zero, so a fresh
+    module is the identity. Input and output ``((b f), c, h, w)``.
+    """
+
+    def __init__(self, channels: int, context: FrameContext, head_dim: int = 8):
+        super().__init__()
+        heads = max(1, channels // head_dim)
+        self.norm = nn.GroupNorm(min(32, channels), channels) if channels % min(32, channels) == 0 else nn.GroupNorm(1, channels)
+        self.attn = Attention(query_dim=channels, heads=heads, dim_head=channels // heads, bias=False, out_bias=True)
+        self.context = context
+        self.zero_init()
+
+    @torch.no_grad()
+    def zero_init(self) -> None:
+        nn.init.zeros_(self.attn.to_out[0].weight)
+        nn.init.zeros_(self.attn.to_out[0].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.context.num_frames
+        b = self.context.split(x.shape[0])
+        h, w = x.shape[-2:]
+        tokens = rearrange(self.norm(x), "(b f) c h w -> b (f h w) c", b=b)  # queries: every frame
+        first = rearrange(self.norm(x), "(b f) c h w -> b f (h w) c", b=b)[:, 0]  # keys / values: frame 1
+        out = self.attn(tokens, encoder_hidden_states=first)  # (b, (f h w), c)
+        return x + rearrange(out, "b (f h w) c -> (b f) c h w", f=f, h=h, w=w)
+
+
+def first_frame_feature_hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+    """Forward hook on a ``ResnetBlock2D``: runs its ``first_frame_attention`` child after it."""
+    return module.first_frame_attention(output)
