@@ -28,8 +28,7 @@ from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.upsampling import Upsample2D
 from torch import nn
 
-from .attention import (FirstFrameAttnProcessor, FirstFrameFeatureAttention, TemporalAttention,
-                        first_frame_feature_hook, temporal_attention_hook)
+from .attention import FirstFrameAttnProcessor, TemporalAttention, temporal_attention_hook
 from .clip_norm import GROUPNORM_MODES, ClipGroupNorm
 from .fingerprint import unet_fingerprint
 from .layout import FrameContext, fold_frames, unfold_frames
@@ -58,9 +57,6 @@ class MotionOptions:
     # GroupNorm statistics of the ResNet norms and conv_norm_out: "per_frame" (each frame alone) or
     # "joint" (pooled over the clip's frames, as the authors' code). Files without it read as "per_frame".
     groupnorm: str = "per_frame"
-    # First-frame attention after every ResNet block of the levels without transformer blocks
-    # (FirstFrameFeatureAttention): beyond the paper, for bases with fewer attention levels than SD 1.x.
-    first_frame_attention_all_levels: bool = False
 
     def __post_init__(self) -> None:
         if self.conv_mode not in CONV_MODES:
@@ -80,7 +76,7 @@ class MotionOptions:
         if unknown:
             raise ValueError(f"unknown motion option(s) {unknown}; known options are {sorted(known)}")
         # Options added after the first motion files: the behaviour those files were trained with.
-        return cls(**{"groupnorm": "per_frame", "first_frame_attention_all_levels": False, **values})
+        return cls(**{"groupnorm": "per_frame", **values})
 
 
 def check_sd1_unet(unet: nn.Module) -> None:
@@ -103,12 +99,6 @@ def check_sd1_unet(unet: nn.Module) -> None:
         problems.append("no transformer blocks (LAMP modifies their attention)")
     if problems:
         raise ValueError("not an SD 1.x UNet: found " + "; ".join(problems) + ". LAMP needs an SD 1.x-style UNet (e.g. SD 1.4/1.5 or a fine-tune of them).")
-
-
-def _resnets_without_attention(unet: UNet2DConditionModel) -> list[ResnetBlock2D]:
-    """The ResNet blocks of the down and up blocks that have no transformer blocks (no ``attentions``)."""
-    blocks = [*unet.down_blocks, *unet.up_blocks]
-    return [resnet for block in blocks if not getattr(block, "attentions", None) for resnet in block.resnets]
 
 
 def _group_norm_slots(unet: UNet2DConditionModel) -> list[tuple[nn.Module, str]]:
@@ -190,14 +180,6 @@ class VideoUNet(nn.Module):
                     block.temporal = TemporalAttention(attn1.to_q.in_features, attn1.heads, attn1.inner_dim // attn1.heads, context).to(dtype)
                 block.register_forward_hook(temporal_attention_hook)
                 report["temporal_attention"] += 1
-
-        if options.first_frame_attention_all_levels:
-            resnets = _resnets_without_attention(unet)
-            for resnet in resnets:
-                with torch.device(device):
-                    resnet.first_frame_attention = FirstFrameFeatureAttention(resnet.out_channels, context).to(dtype)
-                resnet.register_forward_hook(first_frame_feature_hook)
-            report["first_frame_feature_attention"] = len(resnets)
 
         added = [name for name, _ in unet.named_parameters() if name not in before]
         report["added_parameters"] = sum(p.numel() for n, p in unet.named_parameters() if n not in before)

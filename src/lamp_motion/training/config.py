@@ -45,7 +45,6 @@ class TrainConfig:
     first_frame_conditioning: bool = True  # keep frame 1 clean and out of the loss (False = ablation)
     train_layers: str = "lamp"  # "lamp" (added layers + attn1.to_q, the paper's), "attn1" (+ all of attn1) or "unet" (everything; big file)
     groupnorm: str = "per_frame"  # ResNet / output GroupNorm statistics: "per_frame" or "joint" (over the clip's frames, as the authors' code)
-    first_frame_attention_all_levels: bool = False  # also first-frame attention after ResNets at levels without transformers (beyond the paper)
 
     # --- optimisation -------------------------------------------------------------
     steps: int = 30000  # optimiser steps (the release trains 30,000 for a motion, ~500 for one video)
@@ -121,4 +120,4 @@ class TrainConfig:
         return MotionOptions(motion_conv=self.motion_conv, conv_mode=self.conv_mode,
                              first_frame_attention=self.first_frame_attention,
                              temporal_attention=self.temporal_attention, train_layers=self.train_layers,
-                             groupnorm=self.groupnorm, first_frame_attention_all_levels=self.first_frame_attention_all_levels)
+                             groupnorm=self.groupnorm)
