@@ -36,6 +36,10 @@ class TrainConfig:
     # transform for every frame of a clip, frame 1 included), so that a set of one look cannot
     # teach that look (lamp_motion.data.augment). 0 = off. Recoloured clips are encoded at every step.
     colour_augment: float = 0.0
+    # Offset noise: a random constant per channel and frame added to the training noise, times this
+    # (0 = off). A frame's overall colour is then something the model must predict, and frame 1 is
+    # where a later frame's colour can be read from.
+    noise_offset: float = 0.0
 
     # --- model --------------------------------------------------------------------
     motion_conv: bool = True  # temporal-spatial motion layer on every conv
@@ -102,6 +106,8 @@ class TrainConfig:
         for name in ("stride", "steps", "batch_size", "gradient_accumulation", "sample_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        if not (math.isfinite(self.noise_offset) and 0.0 <= self.noise_offset <= 1.0):
+            raise ValueError(f"noise_offset={self.noise_offset} must be from 0 (off) to 1; 0.1 is the usual value")
         if not 0.0 <= self.colour_augment <= 1.0:
             raise ValueError(f"colour_augment={self.colour_augment} is a share of clips: use a number from 0 (off) to 1 (every clip)")
         for name in ("sample_guidance", "validation_guidance"):

@@ -69,10 +69,16 @@ def encode_prompts(base: BaseModel, prompts: list[str], device) -> torch.Tensor:
 
 
 def diffusion_loss(video: torch.nn.Module, latents: torch.Tensor, text: torch.Tensor, scheduler,
-                   generator: torch.Generator, first_frame_conditioning: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """LAMP's training loss for clean latents (b, c, f, h, w); returns (loss, prediction)."""
-    b = latents.shape[0]
+                   generator: torch.Generator, first_frame_conditioning: bool = True,
+                   noise_offset: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """LAMP's training loss for clean latents (b, c, f, h, w); returns (loss, prediction).
+
+    ``noise_offset``: add a random constant per video, channel and frame to the noise,
+    scaled by this (0 = plain Gaussian noise; see TrainConfig.noise_offset)."""
+    b, c, f = latents.shape[:3]
     noise = torch.randn(latents.shape, generator=generator).to(latents)  # (b, c, f, h, w)
+    if noise_offset > 0:
+        noise = noise + noise_offset * torch.randn((b, c, f, 1, 1), generator=generator).to(latents)
     t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(latents.device)
     noisy = scheduler.add_noise(latents, noise, t)
     if first_frame_conditioning:
@@ -228,7 +234,8 @@ class Trainer:
             latents = torch.cat([lat for lat, _ in items]).to(self.weight_dtype)
             text = torch.cat([txt for _, txt in items])
             with acc.accumulate(self.model), acc.autocast():
-                loss, _ = diffusion_loss(self.model, latents, text, self.scheduler, generator, cfg.first_frame_conditioning)
+                loss, _ = diffusion_loss(self.model, latents, text, self.scheduler, generator, cfg.first_frame_conditioning,
+                                         cfg.noise_offset)
                 acc.backward(loss)
                 if acc.sync_gradients and cfg.max_grad_norm > 0:
                     acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
