@@ -30,15 +30,15 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from lamp_motion.files import atomic_path
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -115,7 +115,7 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float) ->
     writers: dict[str, Callable[[Path, np.ndarray, float], None]] = {".mp4": _write_mp4, ".gif": _write_gif}
     if suffix not in writers:
         raise ValueError(f"cannot write {path}: unsupported suffix {path.suffix!r}; use .mp4 or .gif")
-    with _atomic_target(path) as temporary:
+    with atomic_path(path) as temporary:
         writers[suffix](temporary, frames, fps)
 
 
@@ -139,7 +139,7 @@ def write_contact_sheet(path: str | os.PathLike[str], frames: np.ndarray, column
         row, column = divmod(index, columns)
         sheet[row * height : (row + 1) * height, column * width : (column + 1) * width] = frame
     sheet = sheet.repeat(scale, axis=0).repeat(scale, axis=1)
-    with _atomic_target(Path(path)) as temporary:
+    with atomic_path(Path(path)) as temporary:
         Image.fromarray(sheet).save(temporary, format="PNG")
 
 
@@ -150,20 +150,6 @@ def _check_frames(frames: np.ndarray) -> None:
         )
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
         raise ValueError(f"frames must have shape (f, h, w, 3) with f >= 1, got {frames.shape}")
-
-
-@contextmanager
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); move it to ``path`` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..models import MotionOptions
+from .config_checks import check_training_numbers
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "adamw8bit")
@@ -31,6 +32,7 @@ class TrainConfig:
     width: int = 512  # clip width in pixels, a multiple of 8
     flip: bool = True  # random horizontal flip (p = 0.5)
     cache_latents: bool = True  # encode each video (and its flip) with the VAE once, not at every step
+    resize: str = "crop"  # fit videos to height x width: "crop" (cover, centre-crop), "stretch" (the release's) or "pad"
 
     # --- model --------------------------------------------------------------------
     motion_conv: bool = True  # temporal-spatial motion layer on every conv
@@ -89,6 +91,7 @@ class TrainConfig:
         if self.motion_dtype not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"motion_dtype={self.motion_dtype!r}; use fp32, fp16 or bf16")
         self.motion_options()  # validates conv_mode and train_layers
+        check_training_numbers(self)
 
     def motion_options(self) -> MotionOptions:
         return MotionOptions(motion_conv=self.motion_conv, conv_mode=self.conv_mode,
