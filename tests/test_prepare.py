@@ -127,7 +127,7 @@ def test_bad_files_are_skipped_with_reasons_and_the_report_lists_every_source(pr
     report = json.loads(result.report_json.read_text())
     assert {row["source"] for row in report["sources"]} == set(rows)
     markdown = result.report_md.read_text()
-    assert "| phone.mov | used | 270 | 80x48 |" in markdown and f"data={result.clips_dir}" in markdown
+    assert "| phone.mov | used | 90 cw | 80x48 |" in markdown and f"data={result.clips_dir}" in markdown
     for row in result.rows:
         for clip in row.clips:
             assert Image.open(settings.out_dir / "sheets" / f"{Path(clip).stem}.png").size == (8 * 128, 128)

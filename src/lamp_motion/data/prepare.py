@@ -178,6 +178,7 @@ def prepare_videos(settings: PrepareSettings) -> PrepareResult:
     rows += [SourceRow(e.name, "skipped", "a lone image: put a video's frames in a subfolder of their own")
              for e in entries if e.suffix.lower() in IMAGE_SUFFIXES and e.is_file()]
 
+    rows.sort(key=lambda row: natural_key(Path(row.source)))
     write_text_atomic(clips_dir / SET_PROMPT_FILE, prompt + "\n")
     result = PrepareResult(clips_dir, prompt, rows, removed, out / "prepare.md", out / "prepare.json")
     write_text_atomic(result.report_json, json.dumps(
@@ -220,7 +221,7 @@ def _prepare_source(source: Path, settings: PrepareSettings, clips_dir: Path, sh
         row.notes.append(f"variable frame rate (frame intervals {intervals.min() * 1000:.0f} to "
                          f"{intervals.max() * 1000:.0f} ms): frames placed by timestamp")
     if info.rotation:
-        row.notes.append(f"turned {info.rotation} degrees counter-clockwise to stand upright (display rotation)")
+        row.notes.append(f"turned {_turn(info.rotation)} to stand upright (the file's display rotation)")
     if not row.clips:
         row.status = "skipped"
         row.reason = (f"too short: {row.reason or 'no stretch'} of {settings.span} frames at {settings.fps:g} fps "
@@ -361,9 +362,14 @@ def report_markdown(result: PrepareResult, settings: PrepareSettings) -> str:
         notes = "; ".join(([row.reason] if row.reason else []) + row.notes + ([f"caption: {row.caption}"] if row.caption else []))
         fps_in = f"{row.fps_in:g}" if row.fps_in else ""
         fps_out = f"{row.fps_out:g}" if row.status == "used" else ""
-        lines.append(f"| {row.source} | {row.status} | {row.rotation or ''} | {row.size_in} | {fps_in} | {fps_out} | "
+        lines.append(f"| {row.source} | {row.status} | {_turn(row.rotation)} | {row.size_in} | {fps_in} | {fps_out} | "
                      f"{len(row.clips)} | {notes.replace('|', '/')} |")
     if result.removed:
         lines += ["", f"Removed {len(result.removed)} clip(s) of changed or vanished sources: {', '.join(result.removed)}"]
     lines += ["", "Contact sheets of every clip (the frames the model sees) are in sheets/."]
     return "\n".join(lines) + "\n"
+
+
+def _turn(rotation: int) -> str:
+    """A counter-clockwise rotation as people say it: 90 -> "90 ccw", 270 -> "90 cw", 0 -> ""."""
+    return {0: "", 90: "90 ccw", 180: "180", 270: "90 cw"}[rotation % 360]
