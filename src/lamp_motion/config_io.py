@@ -37,8 +37,16 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[
                               list("-+.0123456789"))
 
 
-def _load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # a SafeLoader: builds plain data only
+def _load_yaml(text: str, where: str) -> Any:
+    """Parse ``text`` (plain data only: the loader is a SafeLoader); ``where`` names it in a syntax error."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{where} is not valid YAML{position}: {problem}; fix the syntax (quote text that holds "
+                          f"':', '[', '{{' or '#', and close every bracket)") from error
 
 
 def _check_type(name: str, value: Any, annotation: Any) -> Any:
@@ -97,7 +105,7 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not key=value (e.g. steps=500)")
-        values[key.strip()] = _load_yaml(raw) if raw.strip() else None
+        values[key.strip()] = _load_yaml(raw, f"override {item!r}") if raw.strip() else None
     return values
 
 
@@ -108,7 +116,7 @@ def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | No
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        loaded = _load_yaml(path.read_text()) or {}
+        loaded = _load_yaml(path.read_text(encoding="utf-8", errors="replace"), f"config file {path}") or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path} must hold a mapping of key: value lines")
         values.update(loaded)

@@ -5,7 +5,10 @@ width, RGB) plus a frame rate in frames per second.
 
 Sources :func:`read_video` understands:
 
-- ``.mp4``, ``.webm``, ``.mov``, ``.mkv``: decoded with PyAV (FFmpeg).
+- ``.mp4``, ``.webm``, ``.mov``, ``.mkv``: decoded with PyAV (FFmpeg). Frames are
+  turned upright by the file's display rotation (phone videos recorded in portrait).
+  A variable-frame-rate file (uneven frame intervals) is resampled by timestamp to a
+  constant rate (:func:`resample_timed`), so a motion keeps its speed within a clip.
 - ``.gif``: decoded with Pillow. The frame rate comes from the frame delays (8 fps
   when the file has none). GIF stores delays in hundredths of a second, so a rate
   only round-trips to that precision (8 fps is stored as 120 ms: 8.33 fps). Frames
@@ -17,8 +20,10 @@ Sources :func:`read_video` understands:
   ordered by natural sort of the file names (``frame2`` before ``frame10``), 8 fps.
 
 Greyscale, palette and transparent frames become RGB; transparent pixels are
-composited over black. Each kind of conversion is reported once through the
-optional ``notes`` list. Anything unreadable raises :class:`VideoReadError`.
+composited over black. Each kind of conversion, a rotation and a resampling are
+reported once through the optional ``notes`` list. Anything unreadable raises
+:class:`VideoReadError`. :func:`iter_timed_frames` streams a file's upright frames
+with their timestamps, for long videos that should not be held in memory.
 
 :func:`write_video` writes ``.mp4`` (H.264, yuv420p) or ``.gif``; both write to a
 temporary file in the target folder and move it into place, so a crash never leaves a
@@ -30,9 +35,8 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -40,10 +44,14 @@ import av
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
+from lamp_motion.files import atomic_path
+
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 DEFAULT_FPS = 8.0  # frame rate of frame folders and of GIFs without delays
+VFR_TOLERANCE = 0.25  # frame intervals further than this fraction from their median make a video variable-rate
+RATE_AGREEMENT = 0.05  # a declared frame rate further than this fraction from the timestamps' rate is not used
 MP4_CRF = 12  # x264 constant rate factor: visually lossless, so 32x32 toy videos keep their detail
 
 _CONVERSION_NOTES = {
@@ -78,6 +86,7 @@ def read_video(path: str | os.PathLike[str], notes: list[str] | None = None) -> 
     """
     path = Path(path)
     kinds: set[str] = set()
+    messages: list[str] = []  # notes on rotation and frame timing
     if path.is_dir():
         frames, fps = _read_frame_folder(path, kinds)
     elif not path.exists():
@@ -85,7 +94,7 @@ def read_video(path: str | os.PathLike[str], notes: list[str] | None = None) -> 
     elif path.suffix.lower() == ".gif":
         frames, fps = _read_gif(path, kinds)
     elif path.suffix.lower() in VIDEO_SUFFIXES:
-        frames, fps = _read_with_pyav(path, kinds)
+        frames, fps = _read_with_pyav(path, kinds, messages)
     else:
         raise VideoReadError(
             path,
@@ -93,6 +102,7 @@ def read_video(path: str | os.PathLike[str], notes: list[str] | None = None) -> 
         )
     if notes is not None:
         notes.extend(_CONVERSION_NOTES.get(kind, f"converted {kind} frames to RGB") for kind in sorted(kinds))
+        notes.extend(messages)
     return frames, fps
 
 
@@ -115,7 +125,7 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: float) ->
     writers: dict[str, Callable[[Path, np.ndarray, float], None]] = {".mp4": _write_mp4, ".gif": _write_gif}
     if suffix not in writers:
         raise ValueError(f"cannot write {path}: unsupported suffix {path.suffix!r}; use .mp4 or .gif")
-    with _atomic_target(path) as temporary:
+    with atomic_path(path) as temporary:
         writers[suffix](temporary, frames, fps)
 
 
@@ -139,7 +149,7 @@ def write_contact_sheet(path: str | os.PathLike[str], frames: np.ndarray, column
         row, column = divmod(index, columns)
         sheet[row * height : (row + 1) * height, column * width : (column + 1) * width] = frame
     sheet = sheet.repeat(scale, axis=0).repeat(scale, axis=1)
-    with _atomic_target(Path(path)) as temporary:
+    with atomic_path(Path(path)) as temporary:
         Image.fromarray(sheet).save(temporary, format="PNG")
 
 
@@ -150,20 +160,6 @@ def _check_frames(frames: np.ndarray) -> None:
         )
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
         raise ValueError(f"frames must have shape (f, h, w, 3) with f >= 1, got {frames.shape}")
-
-
-@contextmanager
-def _atomic_target(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); move it to ``path`` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
@@ -184,26 +180,135 @@ def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
 
 
-def _read_with_pyav(path: Path, kinds: set[str]) -> tuple[np.ndarray, float]:
+@dataclass
+class SourceInfo:
+    """What decoding a video file found out about it, filled in while its frames are read."""
+
+    nominal_fps: float  # the container's average frame rate (frames / duration)
+    base_fps: float | None  # the stream's base rate: the rate all its timestamps fit (None when unknown)
+    rotation: int = 0  # degrees the frames were turned counter-clockwise to stand upright: 0, 90, 180 or 270
+    pixel_format: str = ""  # the decoder's pixel format, e.g. "yuv420p10le"
+    has_audio: bool = False  # the file also holds an audio track (never read)
+    frames_read: int = 0  # decoded frames so far
+
+
+def iter_timed_frames(path: str | os.PathLike[str], info: SourceInfo | None = None,
+                      kinds: set[str] | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """Decode a video file (PyAV) frame by frame: ``(seconds since the first frame, (h, w, 3) uint8 RGB)``.
+
+    Frames are turned upright by the file's display rotation (the display matrix, or a
+    ``rotate`` tag as some tools write into mkv/webm). ``info``, if given, is filled in
+    as the frames are read (see :class:`SourceInfo`); ``kinds`` collects colour
+    conversions (keys of the conversion notes). Raises :class:`VideoReadError`.
+    """
+    path = Path(path)
+    kinds = set() if kinds is None else kinds
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise VideoReadError(path, "the file has no video stream")
             stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            found = _stream_info(container, stream)
+            if info is not None:
+                vars(info).update(vars(found))
+            info = found if info is None else info
             pixel_format = av.VideoFormat(stream.codec_context.pix_fmt or "rgb24")
             channels = len(pixel_format.components)
             maybe_alpha = pixel_format.has_palette or channels in (2, 4)
             if channels <= 2 and not pixel_format.has_palette:
                 kinds.add("greyscale")
-            decode_as = "rgba" if maybe_alpha else "rgb24"
-            frames = [frame.to_ndarray(format=decode_as) for frame in container.decode(stream)]
+            tag_turns = -round(float(_rotate_tag(stream)) / 90)  # the tag counts clockwise
+            first_time = None
+            for index, frame in enumerate(container.decode(stream)):
+                turns = round(frame.rotation / 90) if frame.rotation else tag_turns
+                info.rotation = (turns % 4) * 90
+                time = frame.time if frame.time is not None else index / info.nominal_fps
+                first_time = time if first_time is None else first_time
+                pixels = frame.to_ndarray(format="rgba" if maybe_alpha else "rgb24")
+                pixels = _drop_alpha(pixels, kinds) if maybe_alpha else pixels
+                info.frames_read += 1
+                yield time - first_time, np.ascontiguousarray(np.rot90(pixels, turns % 4))
     except (av.FFmpegError, OSError) as error:
         detail = getattr(error, "strerror", None) or str(error)
         raise VideoReadError(path, f"the file is corrupt or not a video ({detail})") from error
-    if maybe_alpha:
-        frames = [_drop_alpha(frame, kinds) for frame in frames]
-    return _stack(path, frames), (float(rate) if rate else DEFAULT_FPS)
+    if info.frames_read == 0:
+        raise VideoReadError(path, "it contains no frames")
+
+
+def resample_timed(timed: Iterable[tuple[float, np.ndarray]], fps: float) -> Iterator[np.ndarray]:
+    """Frames at a constant ``fps`` from frames with timestamps: each output frame at time ``k / fps`` is the
+    source frame on screen then (the latest one shown by ``k / fps``, give or take a quarter of an output
+    frame, so that timestamps rounded by the container still land on their own output frame).
+
+    A source frame held on screen longer than an output frame is repeated; frames shown
+    for less are dropped; the last frame lasts as long as the interval before it.
+    """
+    slack = 0.25 / fps
+    index = 0  # next output frame
+    previous: tuple[float, np.ndarray] | None = None
+    duration = 1.0 / fps  # of the last frame, until two frames give an interval
+    for time, frame in timed:
+        if previous is not None:
+            duration = max(time - previous[0], 0.0) or duration
+            while index / fps < time - slack:
+                yield previous[1]
+                index += 1
+        previous = (time, frame)
+    if previous is not None:
+        while index / fps < previous[0] + duration - slack or index == 0:
+            yield previous[1]
+            index += 1
+
+
+def is_constant_rate(times: Sequence[float]) -> bool:
+    """Whether frame ``times`` are evenly spaced: every interval within 25% of their median."""
+    intervals = np.diff(np.asarray(times, dtype=np.float64))
+    if len(intervals) < 2:
+        return True
+    median = float(np.median(intervals))
+    return median > 0 and not np.any(np.abs(intervals - median) > VFR_TOLERANCE * median)
+
+
+def variable_rate_fps(times: Sequence[float], base_fps: float | None) -> float:
+    """The constant rate a variable-rate video is resampled to: its base rate when that matches its most common
+    frame interval (within 25%), else one over that interval."""
+    median = float(np.median(np.diff(np.asarray(times, dtype=np.float64))))
+    if base_fps and abs(1.0 / base_fps - median) <= VFR_TOLERANCE * median:
+        return base_fps
+    return round(1.0 / median, 3)
+
+
+def _stream_info(container, stream) -> SourceInfo:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return SourceInfo(nominal_fps=float(rate) if rate else DEFAULT_FPS,
+                      base_fps=float(stream.base_rate) if stream.base_rate else None,
+                      pixel_format=stream.codec_context.pix_fmt or "", has_audio=bool(container.streams.audio))
+
+
+def _rotate_tag(stream) -> str:
+    """The stream's ``rotate`` tag (clockwise degrees), "0" when it has none or it is not a number."""
+    value = next((value for key, value in stream.metadata.items() if key.lower() == "rotate"), "0")
+    return value if re.fullmatch(r"-?\d+", value.strip()) else "0"
+
+
+def _read_with_pyav(path: Path, kinds: set[str], notes: list[str]) -> tuple[np.ndarray, float]:
+    info = SourceInfo(nominal_fps=DEFAULT_FPS, base_fps=None)
+    timed = list(iter_timed_frames(path, info, kinds))
+    if info.rotation:
+        notes.append(f"turned upright: the file asks for a {info.rotation} degree counter-clockwise rotation "
+                     f"(phone video), so its frames are {timed[0][1].shape[1]}x{timed[0][1].shape[0]} (w x h)")
+    times = [time for time, _ in timed]
+    if is_constant_rate(times):
+        measured = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else info.nominal_fps
+        agrees = abs(measured - info.nominal_fps) <= RATE_AGREEMENT * measured
+        return _stack(path, [frame for _, frame in timed]), info.nominal_fps if agrees else round(measured, 3)
+    fps = variable_rate_fps(times, info.base_fps)
+    intervals = np.diff(times)
+    frames = list(resample_timed(timed, fps))
+    notes.append(f"variable frame rate (frame intervals from {intervals.min() * 1000:.0f} to "
+                 f"{intervals.max() * 1000:.0f} ms): placed by timestamp at a constant {fps:g} fps, {len(timed)} -> "
+                 f"{len(frames)} frames (a frame shown longer is repeated, so the motion keeps its speed)")
+    return _stack(path, frames), fps
 
 
 def _read_gif(path: Path, kinds: set[str]) -> tuple[np.ndarray, float]:

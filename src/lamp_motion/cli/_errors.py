@@ -8,11 +8,12 @@ from collections.abc import Callable
 
 def run_with_user_errors(job: Callable[[], int]) -> int:
     """Run ``job``; a ValueError/FileNotFoundError/RuntimeError of ours prints ``error: ...`` and returns 2."""
-    from ..training.trainer import TrainingError
+    from ..files import OutputWriteError
+    from ..training.errors import TrainingError
 
     try:
         return job()
-    except (ValueError, FileNotFoundError, TrainingError) as error:
+    except (ValueError, FileNotFoundError, TrainingError, OutputWriteError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:

@@ -58,6 +58,7 @@ def trained_stride(header) -> int | None:
 def edit(args: argparse.Namespace) -> int:
     from PIL import Image
 
+    from ..files import check_output_folder
     from ..models import read_motion_header
     from ..models.loading import load_base
     from ..pipelines.canny import first_frame_from_canny
@@ -91,7 +92,8 @@ def edit(args: argparse.Namespace) -> int:
     notes: list[str] = []
     video, source_fps = read_video(args.video, notes)
     clip = source_clip(video, frames, stride, height, width, args.start, notes)
-    image = load_image(args.image) if args.image else None
+    image = load_image(args.image, notes) if args.image else None
+    check_output_folder(args.out, "--out")
     device, dtype = resolve_device(args.device, args.dtype)
     out_dir = Path(args.out)
     name = f"{slug(args.prompt)}-edit"

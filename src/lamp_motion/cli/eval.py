@@ -41,7 +41,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..video_io import VIDEO_SUFFIXES, read_video
+from ..files import check_output_folder, write_text_atomic
+from ..video_io import VIDEO_SUFFIXES, VideoReadError, read_video
 from ._errors import run_with_user_errors
 from .generate import DTYPES
 
@@ -149,6 +150,7 @@ def run_inputs(args: argparse.Namespace) -> int:
     if args.no_clip and not any(entry.toy_motion for entry in entries):
         raise EvalInputError(f"--no-clip leaves nothing to score: none of the {len(entries)} video(s) comes from a toy "
                              f"motion (a prompt like \"a red circle moves right\"); leave out --no-clip for CLIP scores")
+    check_output_folder(args.out, "--out")  # before the CLIP model loads
     report = evaluate_entries(entries, _scorer(args), args.training_set)
     _write(args.out, report, report_markdown(report))
     return 0
@@ -181,6 +183,7 @@ def run_suite(args: argparse.Namespace) -> int:
     if args.no_clip and not any(toy_motion_for(p.prompt, read_motion_header(m.path).prompt)
                                 for m in motions for p in m.prompts.prompts):
         raise EvalInputError("--no-clip leaves nothing to score: no motion of the suite is a toy motion")
+    check_output_folder(args.out, "--out")
     scorer = _scorer(args)  # load (or fail) before the long generation
 
     entries = []
@@ -213,9 +216,18 @@ def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = 
     """
     from ..metrics.toy_eval import frames_from_contact_sheet, palette_from_folder, toy_report
 
+    frames, readable, skipped = [], [], []
+    for entry in entries:
+        try:
+            frames.append(read_video(entry.path)[0])
+            readable.append(entry)
+        except VideoReadError as error:
+            skipped.append({"video": str(entry.path), "reason": error.reason})
+    if not readable:
+        raise EvalInputError("no video could be read: " + "; ".join(f"{s['video']}: {s['reason']}" for s in skipped))
+    entries = readable
     names = [str(entry.path) for entry in entries]
-    frames = [read_video(entry.path)[0] for entry in entries]
-    report = {}
+    report: dict = {"skipped": skipped} if skipped else {}
     if scorer is not None:
         report.update(scorer.evaluate([(f, e.prompt, e.motion) for f, e in zip(frames, entries)], names=names))
     toy = [i for i, entry in enumerate(entries) if entry.toy_motion]
@@ -241,6 +253,9 @@ def report_markdown(report: dict, per_motion: bool = True) -> str:
     parts = [report_to_markdown(report, per_motion)] if "clip_model" in report else []
     if "toy" in report:
         parts.append(toy_report_to_markdown(report["toy"]))
+    if report.get("skipped"):
+        lines = [f"Skipped {len(report['skipped'])} video(s) that could not be read:", ""]
+        parts.append("\n".join(lines + [f"- {row['video']}: {row['reason']}" for row in report["skipped"]]) + "\n")
     return "\n".join(parts)
 
 
@@ -268,9 +283,8 @@ def _generate_args(args: argparse.Namespace, motion: Path, out: Path) -> argpars
 
 
 def _write(out: Path, report: dict, markdown: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "eval.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (out / "eval.md").write_text(markdown, encoding="utf-8")
+    write_text_atomic(out / "eval.json", json.dumps(report, indent=2) + "\n")
+    write_text_atomic(out / "eval.md", markdown)
     print(markdown)
     print(f"wrote {out / 'eval.json'} and {out / 'eval.md'}")
 
@@ -333,7 +347,14 @@ def _record_videos(path: Path, data: dict) -> dict[str, Path]:
     videos = data.get("videos")
     if not isinstance(videos, dict) or not videos:
         raise EvalInputError(f"{path} lists no videos: a JSON written by `lamp generate` has \"videos\": {{\"mp4\": ..., \"gif\": ...}}")
-    return {str(kind): path.parent / str(location) for kind, location in videos.items()}
+    found = {str(kind): path.parent / str(location) for kind, location in videos.items()}
+    folder = path.parent.resolve()
+    for location in found.values():
+        if not location.resolve().is_relative_to(folder):
+            raise EvalInputError(f"{path} names the video {location}, outside the JSON's own folder {path.parent}; "
+                                 f"`lamp generate` writes videos beside their JSON, so this one is not followed: "
+                                 f"score that video file directly, or move the JSON next to it")
+    return found
 
 
 def _entry_from_record(path: Path, data: dict) -> VideoEntry:

@@ -86,6 +86,7 @@ def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) 
     Everything but the prompts and seeds comes from ``args`` (a parsed `lamp generate`
     command line): the first-frame model and the base are loaded once for all jobs.
     """
+    from ..files import check_output_folder
     from ..models import read_motion_header
     from ..models.loading import load_base
     from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2i
@@ -99,13 +100,15 @@ def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) 
     height = args.height or trained["height"] or DEFAULT_SIZE["height"]
     width = args.width or trained["width"] or DEFAULT_SIZE["width"]
     window = trained["num_frames"] or 16
-    frames = args.frames or window
+    frames = args.frames if args.frames is not None else window
     sampling, sources = resolve_generation({"steps": args.steps, "guidance": args.guidance}, header.generation, "command line")
     LampPipeline.check_inputs(frames, height, width, sampling["steps"], sampling["guidance"], args.shared_noise, "np")
     device, dtype = resolve_device(args.device, args.dtype)
     seeds = [seed for _, _, seed in jobs]
     image_prompts = [image_prompt for _, image_prompt, _ in jobs]
-    image = load_image(args.image) if args.image else None  # fail on a bad image before loading any model
+    image_notes: list[str] = []
+    image = load_image(args.image, image_notes) if args.image else None  # fail on a bad image before loading any model
+    check_output_folder(args.out, "--out")
 
     # 1. First frames: the user's image, a T2I model (released before the video stage), or the base.
     if args.t2i:
@@ -138,7 +141,7 @@ def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) 
             out = generate_long(pipe, prompt, first, frames, window=window, overlap=args.overlap, generator=seed, **common)
         else:
             out = pipe(prompt, first, num_frames=frames, generator=seed, **common)
-        for note in out.notes:
+        for note in image_notes + out.notes:
             print(f"note: {note}")
         record = {"prompt": prompt, **settings, "image_prompt": None if image is not None else image_prompt, "seed": seed}
         path = write_outputs(out_dir, f"{slug(prompt)}-seed{seed}", out.frames[0], args.fps, record)

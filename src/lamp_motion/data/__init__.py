@@ -22,7 +22,7 @@ frames in memory, and reports all bad data at once: skipped entries with reasons
 """
 
 from lamp_motion.data.clips import ClipIndex, ClipSampler, clip_pixels
-from lamp_motion.data.frames import clip_span, frames_to_pixels, resize_and_center_crop
+from lamp_motion.data.frames import RESIZE_MODES, clip_span, frames_to_pixels, resize_and_center_crop, resize_frames
 from lamp_motion.data.latent_cache import EncodeFn, LatentCache, encode_clip, encode_frames, vae_encoder
 from lamp_motion.data.video_set import DataError, VideoItem, VideoSet, scan_videos
 
@@ -31,6 +31,7 @@ __all__ = [
     "ClipSampler",
     "DataError",
     "EncodeFn",
+    "RESIZE_MODES",
     "LatentCache",
     "VideoItem",
     "VideoSet",
@@ -40,6 +41,7 @@ __all__ = [
     "encode_frames",
     "frames_to_pixels",
     "resize_and_center_crop",
+    "resize_frames",
     "scan_videos",
     "vae_encoder",
 ]

@@ -3,7 +3,8 @@
 A training folder holds the videos of one motion: files with a suffix from
 ``VIDEO_SUFFIXES`` and/or subfolders of frame images. A ``.txt`` file with the same
 stem as a video (``clip.txt`` beside ``clip.mp4`` or beside the frame folder
-``clip/``) is that video's caption. Other ``.txt`` files, ``.json`` metadata (e.g. the
+``clip/``) is that video's caption; ``prompt.txt`` holds the set's prompt (unless a
+video is called ``prompt``). Other ``.txt`` files, ``.json`` metadata (e.g. the
 ``set.json`` of a toy motion set) and hidden files are ignored; any
 other file is skipped with a reason.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lamp_motion.data.frames import clip_span, resize_and_center_crop
+from lamp_motion.data.frames import RESIZE_MODES, clip_span, resize_frames
 from lamp_motion.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, natural_key, read_video
 
 SIZE_MULTIPLE = 8  # the VAE downsamples by 8, so training sizes must be multiples of it
@@ -37,7 +38,7 @@ class VideoItem:
 
     path: Path  # the video file or frame folder
     prompt: str  # its sidecar caption if it has one, else the set's prompt
-    frames: np.ndarray = field(repr=False)  # (f, height, width, 3) uint8, resized and centre-cropped
+    frames: np.ndarray = field(repr=False)  # (f, height, width, 3) uint8, fitted to the training size
     fps: float  # frame rate of the source
 
 
@@ -79,16 +80,25 @@ class VideoSet:
 
 
 def scan_videos(
-    folder: str | Path, num_frames: int, stride: int, height: int, width: int, prompt: str | None = None
+    folder: str | Path,
+    num_frames: int,
+    stride: int,
+    height: int,
+    width: int,
+    prompt: str | None = None,
+    resize: str = "crop",
 ) -> VideoSet:
-    """Read every video of a training folder once, resized and centre-cropped to ``height x width``.
+    """Read every video of a training folder once, fitted to ``height x width``.
 
     Args:
         folder: the training folder (a trailing slash is fine).
         num_frames: frames per training clip.
         stride: frame stride of a clip; a video needs ``(num_frames - 1) * stride + 1`` frames.
         height, width: training size, positive multiples of 8.
-        prompt: the motion prompt; default: the folder name with ``_`` read as spaces.
+        prompt: the motion prompt; default: the text of ``prompt.txt`` in the folder (as
+            ``lamp prepare`` writes it), else the folder name with ``_`` read as spaces.
+        resize: how frames are fitted: ``"crop"``, ``"stretch"`` or ``"pad"`` (see
+            :func:`~lamp_motion.data.frames.resize_frames`).
 
     Returns:
         The usable videos. If some entries were skipped, a ``UserWarning`` lists them.
@@ -98,13 +108,16 @@ def scan_videos(
             message lists every problem).
     """
     _check_settings(num_frames, stride, height, width)
+    if resize not in RESIZE_MODES:
+        raise DataError(f"resize={resize!r}; use one of {', '.join(RESIZE_MODES)}")
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"training folder {folder} does not exist or is not a folder; {_LAYOUT_HINT}")
-    set_prompt = " ".join(prompt.split()) if prompt and prompt.strip() else _prompt_from_folder(folder)
     entries = sorted((e for e in folder.iterdir() if not e.name.startswith(".")), key=natural_key)
     if not entries:
         raise DataError(f"training folder {folder} is empty; {_LAYOUT_HINT}")
+    given = " ".join(prompt.split()) if prompt else ""
+    set_prompt = given or _prompt_from_file(folder, entries) or _prompt_from_folder(folder)
 
     candidates, problems = _sort_entries(folder, entries)
     needed = clip_span(num_frames, stride)
@@ -124,7 +137,7 @@ def scan_videos(
             continue
         notes += [f"{_display(entry)}: {note}" for note in entry_notes]
         caption = _read_caption(entry, notes)
-        videos.append(VideoItem(entry, caption or set_prompt, resize_and_center_crop(frames, height, width), fps))
+        videos.append(VideoItem(entry, caption or set_prompt, resize_frames(frames, height, width, resize), fps))
 
     problems.sort(key=lambda problem: (problem[0] != folder, natural_key(problem[0])))
     if not videos:
@@ -150,6 +163,17 @@ def _check_settings(num_frames: int, stride: int, height: int, width: int) -> No
             errors.append(f"{name} must be a positive multiple of {SIZE_MULTIPLE}, got {value}; use e.g. {nearest}")
     if errors:
         raise DataError("; ".join(errors))
+
+
+SET_PROMPT_FILE = "prompt.txt"  # the set's prompt, as `lamp prepare` writes it
+
+
+def _prompt_from_file(folder: Path, entries: list[Path]) -> str | None:
+    """The text of the folder's ``prompt.txt``, unless a video named ``prompt`` makes it that video's caption."""
+    file = folder / SET_PROMPT_FILE
+    if not file.is_file() or any(entry.stem == file.stem and entry != file for entry in entries):
+        return None
+    return " ".join(file.read_text(encoding="utf-8", errors="replace").split()) or None
 
 
 def _prompt_from_folder(folder: Path) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .. import __version__
+from ..files import atomic_path
 from .fingerprint import fingerprint_mismatch
 from .video_unet import MotionOptions, VideoUNet
 
@@ -70,7 +70,11 @@ class MotionFile:
 
 def save_motion(video_unet: VideoUNet, path: str | os.PathLike, dtype: str = "fp16",
                 extra_metadata: dict[str, str] | None = None) -> Path:
-    """Write the trainable tensors of ``video_unet`` to ``path`` atomically."""
+    """Write the trainable tensors of ``video_unet`` to ``path`` atomically.
+
+    Raises:
+        lamp_motion.files.OutputWriteError: the file could not be written (e.g. the disk is full).
+    """
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is not one of {sorted(DTYPES)}")
     path = Path(path)
@@ -83,15 +87,8 @@ def save_motion(video_unet: VideoUNet, path: str | os.PathLike, dtype: str = "fp
         "base_fingerprint": json.dumps(video_unet.base_fingerprint, sort_keys=True),
         "dtype": dtype,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as temporary:  # a full disk raises OutputWriteError and leaves any older file intact
+        save_file(tensors, str(temporary), metadata=metadata)
     return path
 
 
@@ -107,12 +104,13 @@ def read_motion_header(path: str | os.PathLike) -> MotionFile:
         raise MotionFileError(f"{path} is not a readable safetensors file ({error})") from error
     if metadata.get("format") != FORMAT:
         raise MotionFileError(f"{path} is not a LAMP motion file (format={metadata.get('format')!r}, expected {FORMAT!r})")
-    return MotionFile(
-        path=path,
-        options=MotionOptions.from_dict(json.loads(metadata["options"])),
-        base_fingerprint=json.loads(metadata["base_fingerprint"]),
-        metadata=metadata,
-    )
+    try:
+        options = MotionOptions.from_dict(json.loads(metadata["options"]))
+        base_fingerprint = json.loads(metadata["base_fingerprint"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise MotionFileError(f"{path} says it is a LAMP motion file but its header is damaged ({type(error).__name__}: "
+                              f"{error}); use the motion.safetensors that `lamp train` wrote, or a checkpoint's") from error
+    return MotionFile(path=path, options=options, base_fingerprint=base_fingerprint, metadata=metadata)
 
 
 def load_motion(video_unet: VideoUNet, path: str | os.PathLike, allow_other_base: bool = False) -> MotionFile:

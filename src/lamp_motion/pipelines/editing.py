@@ -54,6 +54,10 @@ def source_clip(frames: np.ndarray, num_frames: int, stride: int, height: int, w
     span = clip_span(num_frames, stride)
     if available < span:
         fits = (available - 1) // stride + 1 if available > 0 else 0
+        if fits < 2:
+            raise ValueError(f"the source video has {len(frames)} frame(s), so {fits} frame(s) at stride {stride} from "
+                             f"frame {start}: editing needs at least 2 (frame 1 is the edited image); use a smaller "
+                             f"--stride or --start, or a longer video")
         raise ValueError(f"the source video has {len(frames)} frames; {num_frames} frames at stride {stride} from frame {start} "
                          f"need {span}. Use --frames {fits} or fewer, a smaller --stride or --start, or a longer video")
     clip = frames[start:start + span:stride]

@@ -14,11 +14,13 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 
-def load_image(path: str | os.PathLike[str]) -> Image.Image:
+def load_image(path: str | os.PathLike[str], notes: list[str] | None = None) -> Image.Image:
     """Read an image file as an RGB PIL image, turned upright by its EXIF orientation.
 
-    Only image decoders run (Pillow); nothing is unpickled. A missing or unreadable
-    file raises an error naming it.
+    Transparent pixels are composited over black (as video frames are, see
+    :mod:`lamp_motion.video_io`), never given the colour hidden under them; ``notes``,
+    if given, gets a line saying so. Only image decoders run (Pillow); nothing is
+    unpickled. A missing or unreadable file raises an error naming it.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -27,7 +29,14 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
-            return ImageOps.exif_transpose(image).convert("RGB")
+            upright = ImageOps.exif_transpose(image)
+            if upright.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in upright.info:
+                upright = upright.convert("RGBA")
+                if upright.getextrema()[3][0] < 255:
+                    if notes is not None:
+                        notes.append(f"image {path.name} has transparent pixels: composited over black")
+                    return Image.alpha_composite(Image.new("RGBA", upright.size, (0, 0, 0, 255)), upright).convert("RGB")
+            return upright.convert("RGB")
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as error:
         raise ValueError(f"could not read {path} as an image ({error}); pass a PNG, JPEG or WebP file") from error
 

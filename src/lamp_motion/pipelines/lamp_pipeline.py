@@ -9,6 +9,7 @@ close to frame 1 in the later steps, and histogram matching does the same in pix
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,8 +163,9 @@ class LampPipeline(DiffusionPipeline):
             raise ValueError(f"num_frames={num_frames}: a video needs at least 2 frames (frame 1 is the given first frame)")
         if num_inference_steps < 1:
             raise ValueError(f"num_inference_steps={num_inference_steps} must be at least 1")
-        if guidance_scale < 0:
-            raise ValueError(f"guidance_scale={guidance_scale} must be >= 0 (1 or less turns guidance off)")
+        if not (math.isfinite(guidance_scale) and guidance_scale >= 0):
+            raise ValueError(f"guidance_scale={guidance_scale} must be a number >= 0 (1 or less turns guidance off; "
+                             f"the paper uses 12.5)")
         if not 0 <= shared_noise_alpha <= 1:
             raise ValueError(f"shared_noise={shared_noise_alpha} must be in [0, 1] (the paper uses 0.2)")
         if output_type not in OUTPUT_TYPES:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..files import write_text_atomic
 from ..video_io import write_contact_sheet, write_video
 
 
@@ -31,6 +32,4 @@ def write_outputs(out_dir: Path, name: str, frames: np.ndarray, fps: float, sett
     write_contact_sheet(out_dir / files["sheet"], frames, columns=8, scale=scale)
     record = {**settings, "fps": fps, "num_frames_written": int(frames.shape[0]), "videos": files,
               "library_version": __version__}
-    path = out_dir / f"{name}.json"
-    path.write_text(json.dumps(record, indent=2, default=str))
-    return path
+    return write_text_atomic(out_dir / f"{name}.json", json.dumps(record, indent=2, default=str))

@@ -18,12 +18,15 @@ import json
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from ..files import atomic_path, write_error, write_text_atomic
 from ..models import VideoUNet, load_motion, save_motion
 
 _NAME = re.compile(r"^step-(\d+)$")
@@ -54,17 +57,27 @@ def _optimizer_from_files(tensors: dict[str, torch.Tensor], groups: list[dict]) 
 
 
 def save_checkpoint(folder: Path, step: int, video: VideoUNet, optimizer, lr_scheduler, config: dict, keep: int) -> Path:
-    """Write checkpoint ``step`` under ``folder`` atomically and keep only the newest ``keep``."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write checkpoint ``step`` under ``folder`` atomically and keep only the newest ``keep``.
+
+    Raises:
+        OutputWriteError: a file could not be written (e.g. the disk is full); the
+            temporary folder is removed and older checkpoints are left as they were.
+    """
     final = folder / f"step-{step:06d}"
     tmp = folder / f".step-{step:06d}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_motion(video, tmp / "motion.safetensors", dtype="fp32", extra_metadata={"step": str(step)})
-    tensors, groups = _optimizer_to_files(optimizer.state_dict())
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    state = {"step": step, "param_groups": groups, "lr_scheduler": lr_scheduler.state_dict(), "config": config}
-    (tmp / "state.json").write_text(json.dumps(state, indent=1, default=_jsonable))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        save_motion(video, tmp / "motion.safetensors", dtype="fp32", extra_metadata={"step": str(step)})
+        tensors, groups = _optimizer_to_files(optimizer.state_dict())
+        with atomic_path(tmp / "optimizer.safetensors") as temporary:
+            save_file(tensors, str(temporary))
+        state = {"step": step, "param_groups": groups, "lr_scheduler": lr_scheduler.state_dict(), "config": config}
+        write_text_atomic(tmp / "state.json", json.dumps(state, indent=1, default=_jsonable))
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise write_error(final, error) from error
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     for old in list_checkpoints(folder)[:-keep] if keep > 0 else []:
@@ -86,16 +99,55 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def checkpoint_problem(path: Path) -> str | None:
+    """Why the checkpoint folder ``path`` cannot be resumed from (a missing, truncated or damaged file), or None.
+
+    Reads ``state.json`` and the headers of both tensor files; safetensors refuses a
+    file shorter than its header says, so a truncated tensor file is found here too.
+    """
+    try:
+        state = json.loads((path / "state.json").read_text())
+    except (OSError, ValueError) as error:
+        return f"state.json is missing or not valid JSON ({error})"
+    if not isinstance(state, dict) or not {"step", "param_groups", "lr_scheduler"} <= set(state):
+        return "state.json lacks step, param_groups or lr_scheduler"
+    for name in ("motion.safetensors", "optimizer.safetensors"):
+        try:
+            with safe_open(str(path / name), framework="pt") as handle:
+                handle.keys()
+        except Exception as error:  # safetensors raises its own error type for damaged files
+            return f"{name} is missing or damaged ({str(error).splitlines()[0]})"
+    return None
+
+
 def resolve_resume(resume: str, folder: Path) -> Path:
-    """The checkpoint folder that ``resume`` ("latest" or a path) names."""
+    """The checkpoint folder that ``resume`` ("latest" or a path) names, checked to be intact.
+
+    With "latest", damaged checkpoints (e.g. cut short by a full disk) are skipped for the
+    newest intact one, with a ``UserWarning`` naming each skipped folder and why.
+    """
     if resume == "latest":
         found = list_checkpoints(folder)
         if not found:
             raise FileNotFoundError(f"resume=latest, but {folder} holds no checkpoint yet; drop resume to start afresh")
-        return found[-1]
+        skipped = []
+        for path in reversed(found):
+            problem = checkpoint_problem(path)
+            if problem is None:
+                if skipped:
+                    warnings.warn(f"resume=latest: skipped damaged checkpoint(s) {'; '.join(skipped)}; resuming from "
+                                  f"{path}", UserWarning, stacklevel=2)
+                return path
+            skipped.append(f"{path.name}: {problem}")
+        raise FileNotFoundError(f"resume=latest, but every checkpoint in {folder} is damaged ({'; '.join(skipped)}); "
+                                f"delete them and drop resume to start afresh")
     path = Path(resume)
     if not (path / "state.json").is_file():
         raise FileNotFoundError(f"resume={resume!r} is not a checkpoint folder (no state.json); use resume=latest or a checkpoints/step-N folder")
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        raise FileNotFoundError(f"resume={resume!r}: the checkpoint is damaged ({problem}); resume from an older "
+                                f"checkpoint folder or use resume=latest, which skips damaged ones")
     return path
 
 

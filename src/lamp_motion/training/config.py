@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..models import MotionOptions
+from .config_checks import check_training_numbers
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "adamw8bit")
@@ -32,6 +33,7 @@ class TrainConfig:
     width: int = 512  # clip width in pixels, a multiple of 8
     flip: bool = True  # random horizontal flip (p = 0.5)
     cache_latents: bool = True  # encode each video (and its flip) with the VAE once, not at every step
+    resize: str = "crop"  # fit videos to height x width: "crop" (cover, centre-crop), "stretch" (the release's) or "pad"
     # Share of training clips recoloured at random (hue, saturation, brightness inversion; one
     # transform for every frame of a clip, frame 1 included), so that a set of one look cannot
     # teach that look (lamp_motion.data.augment). 0 = off. Recoloured clips are encoded at every step.
@@ -117,6 +119,7 @@ class TrainConfig:
         if self.motion_dtype not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"motion_dtype={self.motion_dtype!r}; use fp32, fp16 or bf16")
         self.motion_options()  # validates conv_mode and train_layers
+        check_training_numbers(self)
 
     def generation_settings(self) -> dict[str, float | int]:
         """The generation settings the motion file records (see :data:`lamp_motion.models.motion_file.GENERATION_KEYS`)."""

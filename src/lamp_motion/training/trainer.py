@@ -28,20 +28,19 @@ from tqdm.auto import tqdm
 from ..config_io import config_to_yaml
 from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_videos
 from ..data.augment import jitter_colours
-from ..models import VideoUNet, save_motion
+from ..models import VideoUNet
 from ..models.loading import BaseModel, load_base
 from ..pipelines.first_frame import first_frames_from_base
 from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline
 from ..pipelines.outputs import slug
 from ..video_io import write_video
-from .checkpoint import load_checkpoint, resolve_resume, save_checkpoint
+from ..files import check_output_folder, write_text_atomic
+from .checkpoint import load_checkpoint, resolve_resume
 from .config import TrainConfig
+from .errors import TrainingError
+from .rescue import save_checkpoint_or_rescue, save_motion_or_rescue
 from .validation import VideoCheck
-
-
-class TrainingError(RuntimeError):
-    """Training stopped; the message says why and what was kept."""
 
 
 def _seed_for(*parts: int) -> int:
@@ -126,7 +125,8 @@ class Trainer:
     # ---- set-up ----------------------------------------------------------------------
     def _setup(self) -> None:
         cfg, acc = self.config, self.accelerator
-        self.video_set = scan_videos(cfg.data, cfg.num_frames, cfg.stride, cfg.height, cfg.width, prompt=cfg.prompt)
+        self.video_set = scan_videos(cfg.data, cfg.num_frames, cfg.stride, cfg.height, cfg.width, prompt=cfg.prompt,
+                                     resize=cfg.resize)
         self.log(self.video_set.report())
         base = load_base(cfg.base, config=cfg.base_config)
         self.base = base
@@ -174,11 +174,12 @@ class Trainer:
     # ---- the loop --------------------------------------------------------------------
     def run(self) -> Path:
         cfg, acc = self.config, self.accelerator
+        check_output_folder(cfg.output_dir, "output_dir")  # before any model loads
         self._setup()
         resolved = asdict(cfg)
         if acc.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            (self.output_dir / "config.yaml").write_text(config_to_yaml(cfg))
+            write_text_atomic(self.output_dir / "config.yaml", config_to_yaml(cfg))
             if acc.log_with:
                 acc.init_trackers("lamp", config={k: v for k, v in resolved.items() if isinstance(v, (int, float, str, bool))})
         checkpoints = self.output_dir / "checkpoints"
@@ -216,10 +217,11 @@ class Trainer:
         acc.wait_for_everyone()
         path = self.output_dir / "motion.safetensors"
         if acc.is_main_process:
-            save_motion(acc.unwrap_model(self.model), path, dtype=cfg.motion_dtype,
-                        extra_metadata={"prompt": self.video_set.prompt, "base": cfg.base or "", "steps": str(step), "config": config_to_yaml(cfg),
-                                        "generation": json.dumps(cfg.generation_settings()),
-                                        "num_frames": str(cfg.num_frames), "height": str(cfg.height), "width": str(cfg.width)})
+            save_motion_or_rescue(acc.unwrap_model(self.model), path, dtype=cfg.motion_dtype,
+                                  extra_metadata={"prompt": self.video_set.prompt, "base": cfg.base or "", "steps": str(step), "config": config_to_yaml(cfg),
+                                                  "generation": json.dumps(cfg.generation_settings()),
+                                                  "num_frames": str(cfg.num_frames), "height": str(cfg.height), "width": str(cfg.width),
+                                                  "resize": cfg.resize})
             self.log(f"motion file written to {path}")
         acc.end_training()
         return path
@@ -251,7 +253,7 @@ class Trainer:
         acc.wait_for_everyone()
         path = None
         if acc.is_main_process:
-            path = save_checkpoint(self.output_dir / "checkpoints", step, acc.unwrap_model(self.model), self.optimizer,
+            path = save_checkpoint_or_rescue(self.output_dir / "checkpoints", step, acc.unwrap_model(self.model), self.optimizer,
                                    self.lr_scheduler, resolved, self.config.keep_checkpoints)
         acc.wait_for_everyone()
         return path or self.output_dir / "checkpoints" / f"step-{step:06d}"
