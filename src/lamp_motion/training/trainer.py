@@ -89,8 +89,9 @@ def diffusion_loss(video: torch.nn.Module, latents: torch.Tensor, text: torch.Te
 class Trainer:
     """Runs one training config end to end; ``run()`` returns the motion file path."""
 
-    def __init__(self, config: TrainConfig):
+    def __init__(self, config: TrainConfig, base: BaseModel | None = None):
         self.config = config
+        self._given_base = base  # an already loaded base instead of config.base (e.g. random weights in tests)
         self.output_dir = Path(config.output_dir)
         mixed = config.mixed_precision
         if mixed == "fp16" and not torch.cuda.is_available():
@@ -118,7 +119,7 @@ class Trainer:
         cfg, acc = self.config, self.accelerator
         self.video_set = scan_videos(cfg.data, cfg.num_frames, cfg.stride, cfg.height, cfg.width, prompt=cfg.prompt)
         self.log(self.video_set.report())
-        base = load_base(cfg.base, config=cfg.base_config)
+        base = self._given_base or load_base(cfg.base, config=cfg.base_config)
         self.base = base
         self.scheduler = base.noise_scheduler()
         self.validation = self._validation_cases() if cfg.validate_every > 0 else []
