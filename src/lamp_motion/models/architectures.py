@@ -66,6 +66,8 @@ def random_base(unet: dict = SD14_UNET, vae: dict = SD14_VAE, text: dict = SD14_
                                                   eos_token_id=tokenizer.eos_token_id,
                                                   pad_token_id=tokenizer.pad_token_id))
     for model in (unet_model, vae_model, text_model):
-        model.to(dtype=dtype).eval()
+        model.eval()
+        if dtype != torch.float32:
+            model.to(dtype=dtype)
     return BaseModel(source=f"random weights (seed {seed})", unet=unet_model, vae=vae_model, text_encoder=text_model,
                      tokenizer=tokenizer, scheduler_config=dict(scheduler))
