@@ -28,6 +28,7 @@ from ..config_io import config_to_yaml
 from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_videos
 from ..models import VideoUNet, save_motion
 from ..models.loading import BaseModel, load_base
+from ..models.speed import allow_tf32
 from ..pipelines.first_frame import first_frames_from_base
 from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline
@@ -117,6 +118,7 @@ class Trainer:
     # ---- set-up ----------------------------------------------------------------------
     def _setup(self) -> None:
         cfg, acc = self.config, self.accelerator
+        allow_tf32(cfg.tf32)
         self.video_set = scan_videos(cfg.data, cfg.num_frames, cfg.stride, cfg.height, cfg.width, prompt=cfg.prompt)
         self.log(self.video_set.report())
         base = self._given_base or load_base(cfg.base, config=cfg.base_config)
@@ -290,7 +292,7 @@ def _make_optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter]) -> torch
         except ImportError as error:
             raise TrainingError("optimizer=adamw8bit needs bitsandbytes (pip install bitsandbytes); or use optimizer=adamw") from error
         return bnb.optim.AdamW8bit(params, **kwargs)
-    return torch.optim.AdamW(params, **kwargs)
+    return torch.optim.AdamW(params, fused=cfg.fused_adamw, **kwargs)
 
 
 def _has_tensorboard() -> bool:
