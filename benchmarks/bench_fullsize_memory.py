@@ -107,13 +107,16 @@ def allocator_peak_rise(fn, work: Path) -> int:
     return int(totals.max() - totals[0])  # totals[0]: tensors that existed before and were used
 
 
-def measure(fn, work: Path) -> dict:
-    rss, seconds = peak_rss_rise(fn)
-    return {"rise": allocator_peak_rise(fn, work), "rss_rise": rss, "seconds": seconds}
+def measure(fn, work: Path, rss_check: bool) -> dict:
+    """The allocator's peak rise during ``fn`` (profiled); with ``rss_check``, an unprofiled run first for RSS and time."""
+    rss, seconds = peak_rss_rise(fn) if rss_check else (None, None)
+    started = time.perf_counter()
+    rise = allocator_peak_rise(fn, work)
+    return {"rise": rise, "rss_rise": rss, "seconds": seconds, "profiled_seconds": time.perf_counter() - started}
 
 
 # ---- the two phases, each in a fresh process ----------------------------------------------
-def training(frames: int, height: int, width: int, threads: int, optimizer: str) -> dict:
+def training(frames: int, height: int, width: int, threads: int, optimizer: str, rss_check: bool) -> dict:
     torch.set_num_threads(threads)
     from lamp_motion.toy.sets import SET_FILE, make_set
 
@@ -150,12 +153,13 @@ def training(frames: int, height: int, width: int, threads: int, optimizer: str)
                   "optimizer state": optimizer_bytes(trainer.optimizer),
                   "gradients": sum(p.numel() * 4 for p in trained)}
         steps = iter(range(1, 10))
-        result = measure(lambda: trainer._optimizer_step(next(steps)), work)
+        result = measure(lambda: trainer._optimizer_step(next(steps)), work, rss_check)
     return {**result, **static, "held": static["weights"] + static["optimizer state"],
             "trained_count": sum(p.numel() for p in trained), "threads": torch.get_num_threads()}
 
 
-def generation(frames: int, height: int, width: int, threads: int, decode_chunks: list[int], guidance: float) -> dict:
+def generation(frames: int, height: int, width: int, threads: int, decode_chunks: list[int], guidance: float,
+               rss_check: bool) -> dict:
     torch.set_num_threads(threads)
     base = random_base(seed=0, dtype=torch.bfloat16)
     video = VideoUNet.inflate(base.unet).eval()
@@ -169,88 +173,136 @@ def generation(frames: int, height: int, width: int, threads: int, decode_chunks
                                num_inference_steps=1, guidance_scale=guidance, generator=0, output_type="latent",
                                progress=False).latents
 
+    def decode_one_call(chunk: int):
+        latents = torch.randn(1, video.config.in_channels, chunk, height // pipe.vae_scale_factor,
+                              width // pipe.vae_scale_factor, dtype=torch.bfloat16)  # (b, c, f, h, w)
+        return lambda: pipe.decode_latents(latents, chunk=chunk)
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        denoise = measure(step, work)
-        decode = {chunk: measure(lambda: pipe.decode_latents(kept["latents"], chunk=chunk), work)
-                  for chunk in decode_chunks}
+        denoise = measure(step, work, rss_check)
+        decode = {chunk: measure(decode_one_call(chunk), work, rss_check) for chunk in decode_chunks}
     return {"denoise": denoise, "decode": decode, "weights": weights, "held": weights, "threads": torch.get_num_threads()}
 
 
 # ---- report ---------------------------------------------------------------------------------
-def gb(value: int) -> str:
-    return f"{value / GB:.2f}"
+def gb(value: float | None) -> str:
+    return "-" if value is None else f"{value / GB:.2f}"
 
 
-def verdict(total: int, goal: float) -> str:
-    over = total / GB - goal
-    return f"{'over' if over > 0 else 'under'} by {abs(over):.2f} GB"
+def at_frames(rises: dict[int, int], frames: int) -> float:
+    """The rise at ``frames``: measured, or from the straight line through the two largest measured counts."""
+    if frames in rises:
+        return rises[frames]
+    f1, f2 = sorted(rises)[-2:]
+    slope = (rises[f2] - rises[f1]) / (f2 - f1)
+    return rises[f2] + slope * (frames - f2)
 
 
-def section(args, train: dict | None, generate: dict | None) -> str:
-    size = f"{args.frames}x{args.height}x{args.width}"
+def phase_rows(label: str, measured: dict[int, dict], held: int, weights: int, optimizer: int, goal: float,
+               target: int) -> list[list[object]]:
     rows = []
-    if train is not None:
-        total = train["held"] + train["rise"]
-        rows.append([f"training step, {args.optimizer}, gradient checkpointing", gb(total), GOAL_TRAIN_GB,
-                     verdict(total, GOAL_TRAIN_GB), gb(train["weights"]), gb(train["optimizer state"]),
-                     gb(train["rise"]), gb(train["rss_rise"]), f"{train['seconds']:.0f}"])
-    if generate is not None:
-        phases = [(f"generation: one DDIM step, guidance {args.guidance:g}", generate["denoise"])]
-        phases += [(f"generation: VAE decoding, {chunk} frames per call", m) for chunk, m in generate["decode"].items()]
-        for label, m in phases:
-            total = generate["held"] + m["rise"]
-            rows.append([label, gb(total), GOAL_GENERATE_GB, verdict(total, GOAL_GENERATE_GB), gb(generate["weights"]),
-                         "0", gb(m["rise"]), gb(m["rss_rise"]), f"{m['seconds']:.0f}"])
-    table = markdown_table(["phase", "peak GB (estimate)", "goal GB", "against the goal", "weights GB",
-                            "optimizer state GB", "activations etc. GB (rise)", "RSS rise GB (check)", "CPU s"], rows)
+    for frames, m in sorted(measured.items()):
+        rows.append([label, f"{frames} (measured)", gb(held + m["rise"]), goal, gb(weights), gb(optimizer),
+                     gb(m["rise"]), gb(m["rss_rise"]), f"{m['profiled_seconds']:.0f}"])
+    if target not in measured:
+        rise = at_frames({f: m["rise"] for f, m in measured.items()}, target)
+        total = held + rise
+        over = total / GB - goal
+        rows.append([label, f"**{target} (extrapolated)**", f"**{gb(total)}**", goal, gb(weights), gb(optimizer),
+                     gb(rise), "-", f"{'over' if over > 0 else 'under'} the goal by {abs(over):.2f} GB"])
+    else:
+        over = (held + measured[target]["rise"]) / GB - goal
+        rows[-1][-1] += f"; {'over' if over > 0 else 'under'} the goal by {abs(over):.2f} GB"
+    return rows
+
+
+def section(args, train: dict[int, dict], generate: dict[int, dict]) -> str:
+    target, size = args.target_frames, f"{args.height}x{args.width}"
+    rows = []
+    if train:
+        t = next(iter(train.values()))
+        rows += phase_rows(f"training step ({args.optimizer}, gradient checkpointing)", train, t["held"], t["weights"],
+                           t["optimizer state"], GOAL_TRAIN_GB, target)
+    if generate:
+        g = next(iter(generate.values()))
+        rows += phase_rows(f"generation: one DDIM step, guidance {args.guidance:g}",
+                           {f: r["denoise"] for f, r in generate.items()}, g["held"], g["weights"], 0, GOAL_GENERATE_GB,
+                           target)
+        decoded = next(r["decode"] for r in generate.values() if r["decode"])
+        pixels = 2 * target * 3 * args.height * args.width * 4  # the decoded fp32 frames, in a list and concatenated
+        for chunk, m in decoded.items():
+            total = g["held"] + m["rise"] + pixels
+            over = total / GB - GOAL_GENERATE_GB
+            rows.append([f"generation: VAE decoding, {chunk} frames per call", f"{target} (one call measured)",
+                         gb(total), GOAL_GENERATE_GB, gb(g["weights"]), gb(0), gb(m["rise"] + pixels), gb(m["rss_rise"]),
+                         f"{m['profiled_seconds']:.0f}; {'over' if over > 0 else 'under'} the goal by {abs(over):.2f} GB"])
+    table = markdown_table(["phase", "frames", "peak GB (estimate)", "goal GB", "weights GB", "optimizer state GB",
+                            "rise GB (activations, gradients, temporaries)", "RSS rise GB (check)",
+                            "CPU s (profiled) / verdict"], rows)
+    frames = sorted(train or generate)
     notes = [f"Memory at Stable Diffusion 1.4 size, measured on the CPU as an estimate of the GPU figures: SD 1.4's "
-             f"UNet, VAE and CLIP text encoder configs with random weights ({size}, batch 1, bf16)."]
-    if train is not None:
+             f"UNet, VAE and CLIP text encoder configs with random weights, {size}, batch 1, bf16."]
+    if target not in frames:
+        notes.append(f"Measured at {', '.join(map(str, frames))} frames, because the shared 2-core machine could not "
+                     f"run {target} frames in the time available; the {target}-frame row extends the straight line "
+                     f"through the last two measured points (everything held before the phase is the same at any frame "
+                     "count; the rise is a constant part (gradients, autocast's weight copies) plus a part that grows "
+                     "with the frames: convolution and attention activations are linear in frames, with the attention "
+                     "in fused kernels). It is an extrapolation, not a measurement.")
+    if train:
+        t = next(iter(train.values()))
         notes.append(
             f"Training runs the trainer's own step (`Trainer._optimizer_step`, mixed_precision bf16: frozen weights "
-            f"bf16 ({gb(train['frozen weights'])} GB), the {train['trained_count'] / 1e6:.0f}M trained weights fp32 "
-            f"({gb(train['trained weights'])} GB), VAE and text encoder bf16 ({gb(train['VAE + text encoder'])} GB), "
+            f"bf16 ({gb(t['frozen weights'])} GB), the {t['trained_count'] / 1e6:.0f}M trained weights fp32 "
+            f"({gb(t['trained weights'])} GB), VAE and text encoder bf16 ({gb(t['VAE + text encoder'])} GB), "
             f"gradient checkpointing, latent cache) after a first step on 2 frames that creates AdamW's state; the "
-            f"rise includes the fp32 gradients ({gb(train['gradients'])} GB once all exist) and autocast's bf16 "
-            "copies of the trained weights.")
+            f"rise includes the fp32 gradients ({gb(t['gradients'])} GB once all exist) and autocast's bf16 copies "
+            "of the trained weights.")
     if generate:
         notes.append("Generation is `LampPipeline` with a first frame, everything bf16: one DDIM step (UNet batch of 2 "
-                     "videos for guidance, AdaIN) and, separately, decoding the step's latents; a video's peak is the "
-                     "larger of the two, whatever the number of steps.")
+                     "videos for guidance, AdaIN) and, separately, VAE decoding; a video's peak is the largest of these "
+                     "rows, whatever the number of steps. Decoding runs one VAE call of `decode_chunk` frames at a "
+                     "time, so one call is measured and the decoded frames of the whole video (fp32, held twice while "
+                     "they are joined) are added by arithmetic.")
     notes.append("Peak = bytes held before the phase (weights and optimizer state, summed tensor by tensor) + the "
                  "highest rise of live tensor bytes during it, from the torch profiler's memory timeline: the CPU "
-                 "allocator's view, which is what `torch.cuda.max_memory_allocated` reports on a GPU. The RSS column is "
-                 "the process's peak resident set above its level before the phase, from a second, unprofiled run "
-                 "(it adds malloc's and oneDNN's own memory). CPU kernels differ from CUDA's (attention, convolution "
-                 f"workspaces), so these are estimates. {(train or generate)['threads']} "
-                 "torch thread(s); CPU s is the unprofiled run's time on a shared machine.")
+                 "allocator's view, which is what `torch.cuda.max_memory_allocated` reports on a GPU. The RSS column "
+                 "(with --rss-check) is the process's peak resident set above its level before the phase, from an "
+                 "unprofiled run. CPU kernels differ from CUDA's (attention, convolution workspaces), so these are "
+                 f"estimates. {args.threads} torch thread(s), one fresh process per phase and frame count.")
     return " ".join(notes) + "\n\n" + table
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--frames", type=int, nargs="+", default=[16],
+                        help="frame counts to measure; with several, the largest two extend to --target-frames")
+    parser.add_argument("--target-frames", type=int, default=16, help="the frame count the goals are about")
     parser.add_argument("--height", type=int, default=320)
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--only", choices=("train", "generate"), help="measure one phase only")
     parser.add_argument("--optimizer", default="adamw", choices=("adamw", "adamw8bit"))
     parser.add_argument("--decode-chunks", type=int, nargs="+", default=[8],
-                        help="frames per VAE decoder call; each value is measured")
+                        help="frames per VAE decoder call; one call of each is measured")
     parser.add_argument("--guidance", type=float, default=12.5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rss-check", action="store_true", help="also run each phase unprofiled, for peak RSS")
     parser.add_argument("--no-docs", action="store_true", help=f"print only; leave docs/{PAGE} alone")
     args = parser.parse_args(argv)
+    if args.target_frames not in args.frames and len(args.frames) < 2:
+        parser.error(f"--target-frames {args.target_frames} is not measured: give it in --frames, or two counts to extend")
 
-    size = (args.frames, args.height, args.width, args.threads)
-    train = None
-    if args.only != "generate":
-        train = in_fresh_process(training, *size, args.optimizer)
-        print(f"training: {train}", flush=True)
-    generate = None
-    if args.only != "train":
-        generate = in_fresh_process(generation, *size, args.decode_chunks, args.guidance)
-        print(f"generation: {generate}", flush=True)
+    train, generate = {}, {}
+    for frames in sorted(args.frames):
+        size = (frames, args.height, args.width, args.threads)
+        chunks = args.decode_chunks if frames == max(args.frames) else []
+        if args.only != "generate":
+            train[frames] = in_fresh_process(training, *size, args.optimizer, args.rss_check)
+            print(f"training, {frames} frames: {train[frames]}", flush=True)
+        if args.only != "train":
+            generate[frames] = in_fresh_process(generation, *size, chunks, args.guidance, args.rss_check)
+            print(f"generation, {frames} frames: {generate[frames]}", flush=True)
     text = section(args, train, generate)
     print(text)
     if not args.no_docs:

@@ -28,8 +28,8 @@ SD14_VAE = dict(
     down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, norm_num_groups=32,
     sample_size=512, scaling_factor=0.18215,
 )
-# CLIP ViT-L/14's text tower (the vocabulary size comes from the tokenizer in random_base).
-SD14_TEXT = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+# CLIP ViT-L/14's text tower.
+SD14_TEXT = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
                  hidden_act="quick_gelu", max_position_embeddings=77)
 SD14_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                       prediction_type="epsilon", clip_sample=False, set_alpha_to_one=False, steps_offset=1)
@@ -61,7 +61,7 @@ def random_base(unet: dict = SD14_UNET, vae: dict = SD14_VAE, text: dict = SD14_
     with torch.device(device):
         unet_model = UNet2DConditionModel(**unet)
         vae_model = AutoencoderKL(**vae)
-        text_model = CLIPTextModel(CLIPTextConfig(**text, vocab_size=len(tokenizer),
+        text_model = CLIPTextModel(CLIPTextConfig(**{"vocab_size": len(tokenizer), **text},
                                                   bos_token_id=tokenizer.bos_token_id,
                                                   eos_token_id=tokenizer.eos_token_id,
                                                   pad_token_id=tokenizer.pad_token_id))
