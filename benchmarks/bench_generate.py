@@ -95,7 +95,7 @@ def measure_lamp(spec_name: str, device_name: str, dtype_name: str, frames: int,
         pipe.unet(latents, timestep, text)
 
     with torch.inference_mode():
-        flops = flops_of(unet_call, device)
+        flops = flops_of(unet_call, device) if compile_backend is None else 0  # counting modes and dynamo do not mix
         seconds_per_call(unet_call, device, 2)  # warm-up
         unet_s = median(seconds_per_call(unet_call, device, unet_calls))
     return {"video_s": median(video_s), "all_video_s": video_s, "warmup_s": warmup_s, "peak_bytes": peak,

@@ -65,8 +65,9 @@ def sd14_trainable_count() -> int:
 def test_sd14_end_to_end_train_save_reload_generate_long_edit(tmp_path, monkeypatch):
     """Inflate, 2 training steps, motion file, reload, generate, long video, edit — all at SD 1.4 size.
 
-    Measured on the development machine (2-core AMD EPYC, torch 2.13 CPU, 2 threads):
-    about 2 minutes wall time and 8.9 GB peak resident memory (``/usr/bin/time -v``).
+    Measured on the development machine (2-core AMD EPYC, torch 2.13 CPU, 2 threads, shared:
+    load average ~4): 4 min 3 s wall time (160 s user CPU) and 9.0 GB peak resident memory
+    (``/usr/bin/time -v python -m pytest tests/test_fullsize.py``).
     """
     data = tmp_path / "moves_right"
     make_set("move_right", data, num_videos=2, num_frames=FRAMES + 2, height=SIZE, width=SIZE, seed=0)
