@@ -36,6 +36,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from lamp_motion.models.architectures import SD14_SCHEDULER, SD14_TEXT, SD14_UNET, SD14_VAE
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -74,22 +76,17 @@ REDUCED = ModelSpec(
     max_length=77,
 )
 
-# Stable Diffusion 1.4 (CompVis/stable-diffusion-v1-4): unet/, vae/ and text_encoder/config.json.
+# Stable Diffusion 1.4 (CompVis/stable-diffusion-v1-4), as the library writes it out.
 SD14 = ModelSpec(
     name="SD 1.4",
-    unet=dict(sample_size=64, in_channels=4, out_channels=4, block_out_channels=(320, 640, 1280, 1280),
-              layers_per_block=2, down_block_types=_SD1_DOWN, up_block_types=_SD1_UP, cross_attention_dim=768,
-              attention_head_dim=8, norm_num_groups=32),
-    vae=dict(_VAE4, block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32, sample_size=512,
-             scaling_factor=0.18215),
-    text=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-              hidden_act="quick_gelu", vocab_size=49408),
-    max_length=77,
+    unet=SD14_UNET,
+    vae=SD14_VAE,
+    text={k: v for k, v in SD14_TEXT.items() if k != "max_position_embeddings"},
+    max_length=SD14_TEXT["max_position_embeddings"],
 )
 
 # SD 1.x's DDIM sampler (scheduler/scheduler_config.json, as pipelines sample with it).
-SD1_DDIM = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                prediction_type="epsilon", clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+SD1_DDIM = SD14_SCHEDULER
 
 PROMPT = "a horse runs in the field"
 _WORDS = ("a", "horse", "runs", "in", "the", "field")

@@ -191,13 +191,15 @@ def cpu_section(size: tuple[int, int], frames: int, steps: int, guidance: float,
             "to full size. " + contention_note(load_before) + "\n\n" + table(results, "RSS MB", 2**20))
 
 
-def gpu_section(size: tuple[int, int], frames: int, steps: int, guidance: float, videos: int, output_type: str) -> str:
+def gpu_section(size: tuple[int, int], frames: int, steps: int, guidance: float, videos: int, output_type: str,
+                device_name: str = "cuda", spec_name: str = "sd15") -> str:
+    """The GPU section; ``device_name="cpu"`` and ``spec_name="reduced"`` run its code paths on the CPU (a dry run)."""
     height, width = size
-    results = run_both("sd15", "cuda", "bf16", False, frames=frames, height=height, width=width, steps=steps,
+    results = run_both(spec_name, device_name, "bf16", False, frames=frames, height=height, width=width, steps=steps,
                        guidance=guidance, videos=videos, warmup_steps=steps, output_type=output_type,
                        threads=torch.get_num_threads())
     adapter_gb = results["AnimateDiff"]["motion_params"] * 2 / 1e9
-    setting = describe(SD14, frames, height, width, steps, guidance, output_type)
+    setting = describe(SPECS[spec_name], frames, height, width, steps, guidance, output_type)
     return (f"LAMP vs AnimateDiff on one GPU, bf16: {setting} "
             f"s/video is the median of {videos} videos after one warm-up video per system, timed with CUDA events; "
             "peak memory is `torch.cuda.max_memory_allocated` over the timed videos (1 GB = 10^9 bytes); the systems "

@@ -41,6 +41,7 @@ from _models import (  # noqa: E402
 )
 
 from lamp_motion.models import VideoUNet  # noqa: E402
+from lamp_motion.models.speed import compile_video_unet  # noqa: E402
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
 
 PAGE = "performance.md"
@@ -57,11 +58,17 @@ def lamp_pipeline(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> 
 
 
 def measure_lamp(spec_name: str, device_name: str, dtype_name: str, frames: int, height: int, width: int, steps: int,
-                 guidance: float, videos: int, warmup_steps: int, unet_calls: int, threads: int) -> dict:
-    """Seconds per video, peak memory and the UNet's FLOPs and speed for one setting."""
+                 guidance: float, videos: int, warmup_steps: int, unet_calls: int, threads: int,
+                 compile_backend: str | None = None) -> dict:
+    """Seconds per video, peak memory and the UNet's FLOPs and speed for one setting.
+
+    With ``compile_backend``, the video UNet is compiled with that torch.compile backend
+    and the warm-up video (timed as ``warmup_s``) includes the compilation."""
     torch.set_num_threads(threads)
     spec, device, dtype = SPECS[spec_name], torch.device(device_name), DTYPES[dtype_name]
     pipe = lamp_pipeline(spec, device, dtype)
+    if compile_backend is not None:
+        compile_video_unet(pipe.unet, backend=compile_backend)
     image = first_frame(height, width)
 
     def video(num_steps: int) -> None:
@@ -71,7 +78,7 @@ def measure_lamp(spec_name: str, device_name: str, dtype_name: str, frames: int,
     # 1. Warm-up, then timed videos inside one peak-memory window.
     in_use = reset_peak_memory(device)
     with torch.inference_mode():
-        video(warmup_steps)
+        warmup_s = seconds_per_call(lambda: video(warmup_steps), device, 1)[0]
         reset_peak_memory(device)
         video_s = seconds_per_call(lambda: video(steps), device, videos)
     peak = peak_memory(device)
@@ -88,10 +95,11 @@ def measure_lamp(spec_name: str, device_name: str, dtype_name: str, frames: int,
         pipe.unet(latents, timestep, text)
 
     with torch.inference_mode():
-        flops = flops_of(unet_call, device)
+        flops = flops_of(unet_call, device) if compile_backend is None else 0  # counting modes and dynamo do not mix
         seconds_per_call(unet_call, device, 2)  # warm-up
         unet_s = median(seconds_per_call(unet_call, device, unet_calls))
-    return {"video_s": median(video_s), "all_video_s": video_s, "peak_bytes": peak, "bytes_before": in_use,
+    return {"video_s": median(video_s), "all_video_s": video_s, "warmup_s": warmup_s, "peak_bytes": peak,
+            "bytes_before": in_use,
             "unet_flops": flops, "unet_s": unet_s, "unet_params": count(pipe.unet), "batch": batch,
             "threads": torch.get_num_threads()}
 
@@ -124,12 +132,13 @@ def cpu_section(sizes: list[tuple[int, int]], frames: int, steps: int, guidance:
 
 
 def gpu_section(height: int, width: int, frames: int, steps: int, guidance: float, videos: int, unet_calls: int,
-                peak_override: float | None) -> str:
-    device = torch.device("cuda")
-    r = measure_lamp("sd14", "cuda", "bf16", frames, height, width, steps, guidance, videos, steps, unet_calls,
+                peak_override: float | None, device_name: str = "cuda", spec_name: str = "sd14") -> str:
+    """The GPU section; ``device_name="cpu"`` and a small ``spec_name`` run its code paths on the CPU (a dry run)."""
+    device = torch.device(device_name)
+    r = measure_lamp(spec_name, device_name, "bf16", frames, height, width, steps, guidance, videos, steps, unet_calls,
                      torch.get_num_threads())
     print(f"gpu: {r}", flush=True)
-    peak_tflops, peak_note = bf16_peak_tflops(device, peak_override)
+    peak_tflops, peak_note = bf16_peak_tflops(device, peak_override) if device.type == "cuda" else (None, "-")
     achieved = r["unet_flops"] / r["unet_s"] / 1e12
     fraction = f"{achieved / peak_tflops:.1%}" if peak_tflops else "-"
     gb = r["peak_bytes"] / 1e9

@@ -46,6 +46,7 @@ import lamp_motion  # noqa: E402
 from lamp_motion.config_io import load_config  # noqa: E402
 from lamp_motion.data import encode_clip  # noqa: E402
 from lamp_motion.models import VideoUNet  # noqa: E402
+from lamp_motion.models.architectures import SD14_SCHEDULER, SD14_UNET, SD14_VAE  # noqa: E402
 from lamp_motion.training.config import TrainConfig  # noqa: E402
 from lamp_motion.training.trainer import Trainer, diffusion_loss, make_encode_fn  # noqa: E402
 
@@ -53,21 +54,8 @@ PAGE = "performance.md"
 TOY_CONFIG = Path(lamp_motion.__file__).resolve().parent / "configs" / "toy" / "move_right.yaml"
 TOY_VIDEOS, TOY_VIDEO_FRAMES = 8, 24
 
-# Stable Diffusion 1.4 (CompVis/stable-diffusion-v1-4): unet/config.json, vae/config.json and
-# the scheduler's noise schedule, written out so the benchmark needs no download.
-SD14_UNET = dict(
-    sample_size=64, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280, 1280),
-    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32,
-)
-SD14_VAE = dict(
-    in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, block_out_channels=(128, 256, 512, 512),
-    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, norm_num_groups=32,
-    sample_size=512, scaling_factor=0.18215,
-)
-SD14_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                     prediction_type="epsilon")
+SD14_SCHEDULE = {k: SD14_SCHEDULER[k] for k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
+                                                 "prediction_type")}  # the training noise schedule
 SD14_TEXT_TOKENS = 77  # CLIP ViT-L/14's context length
 PAPER_CLIP = dict(frames=16, height=320, width=512)
 

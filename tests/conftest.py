@@ -8,6 +8,8 @@ import pytest
 import torch
 from diffusers import UNet2DConditionModel
 
+from lamp_motion.models.architectures import SD14_UNET  # noqa: F401  (tests import it from here)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -22,18 +24,6 @@ TINY_UNET = dict(
     cross_attention_dim=24,
     attention_head_dim=8,
     norm_num_groups=8,
-)
-
-SD14_UNET = dict(
-    sample_size=64,
-    in_channels=4,
-    out_channels=4,
-    block_out_channels=(320, 640, 1280, 1280),
-    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    layers_per_block=2,
-    cross_attention_dim=768,
-    attention_head_dim=8,
 )
 
 

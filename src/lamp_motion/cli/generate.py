@@ -56,6 +56,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--overlap", type=int, default=1, help="frames shared by consecutive windows of a long video")
     parser.add_argument("--num-videos", type=int, default=1, help="videos to make, with seeds seed, seed+1, ...")
     parser.add_argument("--shared-noise", type=float, default=0.2, help="shared-noise weight alpha (0 = off)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the video UNet (the first video compiles, later ones at that size are faster)")
+    parser.add_argument("--no-tf32", action="store_true", help="keep fp32 matmuls in full fp32 on Ampere+ GPUs")
     parser.set_defaults(func=run)
 
 
@@ -89,6 +92,7 @@ def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) 
     from ..files import check_output_folder
     from ..models import read_motion_header
     from ..models.loading import load_base
+    from ..models.speed import allow_tf32, compile_video_unet
     from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2i
     from ..pipelines.images import load_image
     from ..pipelines.lamp_pipeline import DEFAULT_SIZE, LampPipeline, resolve_generation
@@ -104,6 +108,7 @@ def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) 
     sampling, sources = resolve_generation({"steps": args.steps, "guidance": args.guidance}, header.generation, "command line")
     LampPipeline.check_inputs(frames, height, width, sampling["steps"], sampling["guidance"], args.shared_noise, "np")
     device, dtype = resolve_device(args.device, args.dtype)
+    allow_tf32(not args.no_tf32)
     seeds = [seed for _, _, seed in jobs]
     image_prompts = [image_prompt for _, image_prompt, _ in jobs]
     image_notes: list[str] = []
@@ -125,12 +130,15 @@ def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) 
 
     # 2. The video model: inflate the base and load the motion.
     pipe = LampPipeline.from_base(base, args.motion, allow_other_base=args.allow_other_base).to(device)
+    if args.compile:
+        compile_video_unet(pipe.unet)
     out_dir = Path(args.out)
     settings = dict(motion=str(args.motion), motion_prompt=header.prompt, base=base.source,
                     first_frame=source, height=height, width=width, frames=frames, window=window, overlap=args.overlap,
                     steps=sampling["steps"], guidance=sampling["guidance"], setting_sources=sources,
                     negative_prompt=args.negative_prompt, shared_noise=args.shared_noise, adain=not args.no_adain,
-                    histogram_matching=not args.no_histogram_matching, device=str(device), dtype=str(dtype))
+                    histogram_matching=not args.no_histogram_matching, device=str(device), dtype=str(dtype),
+                    compile=args.compile)
     common = dict(height=height, width=width, num_inference_steps=sampling["steps"], guidance_scale=sampling["guidance"],
                   negative_prompt=args.negative_prompt, shared_noise_alpha=args.shared_noise, adain=not args.no_adain,
                   histogram_matching=not args.no_histogram_matching)

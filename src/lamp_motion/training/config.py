@@ -64,6 +64,8 @@ class TrainConfig:
     adam_weight_decay: float = 1e-2
     adam_epsilon: float = 1e-8
     optimizer: str = "adamw"  # "adamw" or "adamw8bit" (needs bitsandbytes)
+    fused_adamw: bool = True  # AdamW as one fused kernel over every trained tensor (CUDA; CPU with torch >= 2.4)
+    tf32: bool = True  # fp32 matmuls and convolutions may use TF32 on Ampere+ GPUs (no effect elsewhere)
     max_grad_norm: float = 1.0
     mixed_precision: str = "fp16"  # "no", "fp16" or "bf16"; fp16 falls back to "no" without a CUDA GPU
     gradient_checkpointing: bool = True

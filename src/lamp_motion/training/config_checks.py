@@ -19,7 +19,7 @@ def check_training_numbers(config: Any) -> None:
         value = getattr(config, name)
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name}={value} must be a number above 0 ({hint})")
-    for name in ("adam_weight_decay", "max_grad_norm", "validation_guidance"):
+    for name in ("adam_weight_decay", "max_grad_norm"):  # sample_guidance and validation_guidance: TrainConfig
         value = getattr(config, name)
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name}={value} must be a number of at least 0")

@@ -30,6 +30,7 @@ from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_vide
 from ..data.augment import jitter_colours
 from ..models import VideoUNet
 from ..models.loading import BaseModel, load_base
+from ..models.speed import allow_tf32
 from ..pipelines.first_frame import first_frames_from_base
 from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline
@@ -97,9 +98,10 @@ def diffusion_loss(video: torch.nn.Module, latents: torch.Tensor, text: torch.Te
 class Trainer:
     """Runs one training config end to end; ``run()`` returns the motion file path."""
 
-    def __init__(self, config: TrainConfig, check: VideoCheck | None = None):
+    def __init__(self, config: TrainConfig, check: VideoCheck | None = None, base: BaseModel | None = None):
         self.config = config
         self.check = check  # scores validation videos and warns when later frames stop resembling frame 1
+        self._given_base = base  # an already loaded base instead of config.base (e.g. random weights in tests)
         self.output_dir = Path(config.output_dir)
         mixed = config.mixed_precision
         if mixed == "fp16" and not torch.cuda.is_available():
@@ -125,10 +127,11 @@ class Trainer:
     # ---- set-up ----------------------------------------------------------------------
     def _setup(self) -> None:
         cfg, acc = self.config, self.accelerator
+        allow_tf32(cfg.tf32)
         self.video_set = scan_videos(cfg.data, cfg.num_frames, cfg.stride, cfg.height, cfg.width, prompt=cfg.prompt,
                                      resize=cfg.resize)
         self.log(self.video_set.report())
-        base = load_base(cfg.base, config=cfg.base_config)
+        base = self._given_base or load_base(cfg.base, config=cfg.base_config)
         self.base = base
         self.scheduler = base.noise_scheduler()
         self.validation = self._validation_cases() if cfg.validate_every > 0 else []
@@ -317,7 +320,7 @@ def _make_optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter]) -> torch
         except ImportError as error:
             raise TrainingError("optimizer=adamw8bit needs bitsandbytes (pip install bitsandbytes); or use optimizer=adamw") from error
         return bnb.optim.AdamW8bit(params, **kwargs)
-    return torch.optim.AdamW(params, **kwargs)
+    return torch.optim.AdamW(params, fused=cfg.fused_adamw, **kwargs)
 
 
 def _has_tensorboard() -> bool:

@@ -1,0 +1,314 @@
+"""Memory of LAMP at Stable Diffusion 1.4 size, measured on the CPU: estimates of the GPU figures.
+
+SD 1.4's UNet, VAE and CLIP text encoder (``lamp_motion.models.architectures``, random
+weights) run for real on the CPU, bf16 as on a GPU:
+
+- training: one optimiser step of the trainer's own code path (``Trainer._optimizer_step``,
+  ``mixed_precision: bf16``, gradient checkpointing, batch 1, latent cache) on a 16x320x512
+  clip. A first optimiser step on a 2-frame slice of the clip runs before it, so AdamW's
+  state exists as in every step after the first;
+- generation: one DDIM step with guidance (UNet batch of 2 videos) of ``LampPipeline``
+  on 16x320x512 with a first frame, everything bf16, and decoding the 16 frames with the
+  VAE, ``decode_chunk`` frames per VAE call.
+
+Each phase's peak is the bytes held before it (every model weight, the optimizer state,
+summed tensor by tensor) plus the highest rise of live tensor bytes during it, from the
+torch profiler's memory timeline (``profile_memory``): the torch CPU allocator's peak,
+what ``torch.cuda.max_memory_allocated`` reports on a GPU for the same tensors. The
+process's peak resident set above its level before the phase (``VmHWM`` after resetting
+it) is measured on a second, unprofiled run of the same phase and printed as a check.
+The CPU kernels are not the GPU's (attention, convolution workspaces), so these are
+estimates.
+
+    python benchmarks/bench_fullsize_memory.py                        # 16x320x512; ~20 GB free RAM, long
+    python benchmarks/bench_fullsize_memory.py --frames 2 --height 64 --width 64 --no-docs   # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _docs import markdown_table, update_section  # noqa: E402
+from _models import first_frame, in_fresh_process  # noqa: E402
+
+from lamp_motion.models import VideoUNet  # noqa: E402
+from lamp_motion.models.architectures import random_base  # noqa: E402
+from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
+from lamp_motion.training.config import TrainConfig  # noqa: E402
+from lamp_motion.training.trainer import Trainer, diffusion_loss  # noqa: E402
+
+PAGE = "performance.md"
+SECTION = "fullsize-memory-cpu"
+GOAL_TRAIN_GB, GOAL_GENERATE_GB = 8.0, 4.0  # the issue's goals on a GPU
+GB = 1e9
+
+
+# ---- measuring ------------------------------------------------------------------------
+def tensor_bytes(tensors) -> int:
+    """Bytes of distinct storages among ``tensors``."""
+    seen, total = set(), 0
+    for tensor in tensors:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in seen:
+            seen.add(storage.data_ptr())
+            total += storage.nbytes()
+    return total
+
+
+def module_bytes(*modules: torch.nn.Module) -> int:
+    return tensor_bytes(t for m in modules for t in [*m.parameters(), *m.buffers()])
+
+
+def optimizer_bytes(optimizer: torch.optim.Optimizer) -> int:
+    return tensor_bytes(v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v))
+
+
+def rss_bytes(field: str) -> int:
+    """``VmRSS`` or ``VmHWM`` (peak) of this process, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field}: this benchmark needs Linux")
+
+
+def peak_rss_rise(fn) -> tuple[int, float]:
+    """(peak resident bytes above the level before ``fn``, seconds) for one call of ``fn``."""
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
+    before = rss_bytes("VmRSS")
+    started = time.perf_counter()
+    fn()
+    return rss_bytes("VmHWM") - before, time.perf_counter() - started
+
+
+def allocator_peak_rise(fn, work: Path) -> int:
+    """Highest rise of live CPU tensor bytes during one call of ``fn`` (profiler memory timeline)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
+        fn()
+    path = work / "timeline.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # export_memory_timeline is marked deprecated for CUDA
+        prof.export_memory_timeline(str(path), device="cpu")
+    import json
+
+    _, sizes = json.loads(path.read_text())
+    totals = np.asarray(sizes, dtype=np.int64).sum(axis=1)  # every category, bytes over time
+    return int(totals.max() - totals[0])  # totals[0]: tensors that existed before and were used
+
+
+def measure(fn, work: Path, rss_check: bool) -> dict:
+    """The allocator's peak rise during ``fn`` (profiled); with ``rss_check``, an unprofiled run first for RSS and time."""
+    rss, seconds = peak_rss_rise(fn) if rss_check else (None, None)
+    started = time.perf_counter()
+    rise = allocator_peak_rise(fn, work)
+    return {"rise": rise, "rss_rise": rss, "seconds": seconds, "profiled_seconds": time.perf_counter() - started}
+
+
+# ---- the two phases, each in a fresh process ----------------------------------------------
+def training(frames: int, height: int, width: int, threads: int, optimizer: str, rss_check: bool) -> dict:
+    torch.set_num_threads(threads)
+    from lamp_motion.toy.sets import SET_FILE, make_set
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data = work / "horse_run"
+        make_set("move_right", data, num_videos=1, num_frames=frames, height=height, width=width, seed=0)
+        (data / SET_FILE).unlink()
+        config = TrainConfig(data=str(data), output_dir=str(work / "out"), num_frames=frames, height=height,
+                             width=width, steps=3, batch_size=1, mixed_precision="bf16", gradient_checkpointing=True,
+                             cache_latents=True, flip=False, tensorboard=False, checkpoint_every=0,
+                             optimizer=optimizer)
+        trainer = Trainer(config, base=random_base(seed=0))
+        trainer._setup()
+        acc = trainer.accelerator
+
+        # AdamW's state, from one step on 2 frames of the clip (the state does not depend on the frame count).
+        generator = torch.Generator().manual_seed(0)
+        latents, text = trainer._clip_latents(0, generator)
+        with acc.autocast():
+            loss, _ = diffusion_loss(trainer.model, latents[:, :, :2].to(trainer.weight_dtype), text, trainer.scheduler,
+                                     generator)
+            acc.backward(loss)
+        trainer.optimizer.step()
+        trainer.optimizer.zero_grad(set_to_none=True)
+        del loss, latents
+
+        video, base = trainer.video, trainer.base
+        trained = video.trainable_parameters().values()
+        static = {"weights": module_bytes(video, base.vae, base.text_encoder),
+                  "frozen weights": module_bytes(video) - tensor_bytes(trained),
+                  "trained weights": tensor_bytes(trained),
+                  "VAE + text encoder": module_bytes(base.vae, base.text_encoder),
+                  "optimizer state": optimizer_bytes(trainer.optimizer),
+                  "gradients": sum(p.numel() * 4 for p in trained)}
+        steps = iter(range(1, 10))
+        result = measure(lambda: trainer._optimizer_step(next(steps)), work, rss_check)
+    return {**result, **static, "held": static["weights"] + static["optimizer state"],
+            "trained_count": sum(p.numel() for p in trained), "threads": torch.get_num_threads()}
+
+
+def generation(frames: int, height: int, width: int, threads: int, decode_chunks: list[int], guidance: float,
+               rss_check: bool) -> dict:
+    torch.set_num_threads(threads)
+    base = random_base(seed=0, dtype=torch.bfloat16)
+    video = VideoUNet.inflate(base.unet).eval()
+    pipe = LampPipeline(base.vae, base.text_encoder, base.tokenizer, video, base.ddim_scheduler())
+    image = first_frame(height, width)
+    weights = module_bytes(video, base.vae, base.text_encoder)
+    kept = {}
+
+    def step() -> None:
+        kept["latents"] = pipe("a horse runs in the field", image, num_frames=frames, height=height, width=width,
+                               num_inference_steps=1, guidance_scale=guidance, generator=0, output_type="latent",
+                               progress=False).latents
+
+    def decode_one_call(chunk: int):
+        latents = torch.randn(1, video.config.in_channels, chunk, height // pipe.vae_scale_factor,
+                              width // pipe.vae_scale_factor, dtype=torch.bfloat16)  # (b, c, f, h, w)
+        return lambda: pipe.decode_latents(latents, chunk=chunk)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        denoise = measure(step, work, rss_check)
+        decode = {chunk: measure(decode_one_call(chunk), work, rss_check) for chunk in decode_chunks}
+    return {"denoise": denoise, "decode": decode, "weights": weights, "held": weights, "threads": torch.get_num_threads()}
+
+
+# ---- report ---------------------------------------------------------------------------------
+def gb(value: float | None) -> str:
+    return "-" if value is None else f"{value / GB:.2f}"
+
+
+def at_frames(rises: dict[int, int], frames: int) -> float:
+    """The rise at ``frames``: measured, or from the straight line through the two largest measured counts."""
+    if frames in rises:
+        return rises[frames]
+    f1, f2 = sorted(rises)[-2:]
+    slope = (rises[f2] - rises[f1]) / (f2 - f1)
+    return rises[f2] + slope * (frames - f2)
+
+
+def phase_rows(label: str, measured: dict[int, dict], held: int, weights: int, optimizer: int, goal: float,
+               target: int) -> list[list[object]]:
+    rows = []
+    for frames, m in sorted(measured.items()):
+        rows.append([label, f"{frames} (measured)", gb(held + m["rise"]), goal, gb(weights), gb(optimizer),
+                     gb(m["rise"]), gb(m["rss_rise"]), f"{m['profiled_seconds']:.0f}"])
+    if target not in measured:
+        rise = at_frames({f: m["rise"] for f, m in measured.items()}, target)
+        total = held + rise
+        over = total / GB - goal
+        rows.append([label, f"**{target} (extrapolated)**", f"**{gb(total)}**", goal, gb(weights), gb(optimizer),
+                     gb(rise), "-", f"{'over' if over > 0 else 'under'} the goal by {abs(over):.2f} GB"])
+    else:
+        over = (held + measured[target]["rise"]) / GB - goal
+        rows[-1][-1] += f"; {'over' if over > 0 else 'under'} the goal by {abs(over):.2f} GB"
+    return rows
+
+
+def section(args, train: dict[int, dict], generate: dict[int, dict]) -> str:
+    target, size = args.target_frames, f"{args.height}x{args.width}"
+    rows = []
+    if train:
+        t = next(iter(train.values()))
+        rows += phase_rows(f"training step ({args.optimizer}, gradient checkpointing)", train, t["held"], t["weights"],
+                           t["optimizer state"], GOAL_TRAIN_GB, target)
+    if generate:
+        g = next(iter(generate.values()))
+        rows += phase_rows(f"generation: one DDIM step, guidance {args.guidance:g}",
+                           {f: r["denoise"] for f, r in generate.items()}, g["held"], g["weights"], 0, GOAL_GENERATE_GB,
+                           target)
+        decoded = next(r["decode"] for r in generate.values() if r["decode"])
+        pixels = 2 * target * 3 * args.height * args.width * 4  # the decoded fp32 frames, in a list and concatenated
+        for chunk, m in decoded.items():
+            total = g["held"] + m["rise"] + pixels
+            over = total / GB - GOAL_GENERATE_GB
+            rows.append([f"generation: VAE decoding, {chunk} frames per call", f"{target} (one call measured)",
+                         gb(total), GOAL_GENERATE_GB, gb(g["weights"]), gb(0), gb(m["rise"] + pixels), gb(m["rss_rise"]),
+                         f"{m['profiled_seconds']:.0f}; {'over' if over > 0 else 'under'} the goal by {abs(over):.2f} GB"])
+    table = markdown_table(["phase", "frames", "peak GB (estimate)", "goal GB", "weights GB", "optimizer state GB",
+                            "rise GB (activations, gradients, temporaries)", "RSS rise GB (check)",
+                            "CPU s (profiled) / verdict"], rows)
+    frames = sorted(train or generate)
+    notes = [f"Memory at Stable Diffusion 1.4 size, measured on the CPU as an estimate of the GPU figures: SD 1.4's "
+             f"UNet, VAE and CLIP text encoder configs with random weights, {size}, batch 1, bf16."]
+    if target not in frames:
+        notes.append(f"Measured at {', '.join(map(str, frames))} frames, because the shared 2-core machine could not "
+                     f"run {target} frames in the time available; the {target}-frame row extends the straight line "
+                     f"through the last two measured points (everything held before the phase is the same at any frame "
+                     "count; the rise is a constant part (gradients, autocast's weight copies) plus a part that grows "
+                     "with the frames: convolution and attention activations are linear in frames, with the attention "
+                     "in fused kernels). It is an extrapolation, not a measurement.")
+    if train:
+        t = next(iter(train.values()))
+        notes.append(
+            f"Training runs the trainer's own step (`Trainer._optimizer_step`, mixed_precision bf16: frozen weights "
+            f"bf16 ({gb(t['frozen weights'])} GB), the {t['trained_count'] / 1e6:.0f}M trained weights fp32 "
+            f"({gb(t['trained weights'])} GB), VAE and text encoder bf16 ({gb(t['VAE + text encoder'])} GB), "
+            f"gradient checkpointing, latent cache) after a first step on 2 frames that creates AdamW's state; the "
+            f"rise includes the fp32 gradients ({gb(t['gradients'])} GB once all exist) and autocast's bf16 copies "
+            "of the trained weights.")
+    if generate:
+        notes.append("Generation is `LampPipeline` with a first frame, everything bf16: one DDIM step (UNet batch of 2 "
+                     "videos for guidance, AdaIN) and, separately, VAE decoding; a video's peak is the largest of these "
+                     "rows, whatever the number of steps. Decoding runs one VAE call of `decode_chunk` frames at a "
+                     "time, so one call is measured and the decoded frames of the whole video (fp32, held twice while "
+                     "they are joined) are added by arithmetic.")
+    notes.append("Peak = bytes held before the phase (weights and optimizer state, summed tensor by tensor) + the "
+                 "highest rise of live tensor bytes during it, from the torch profiler's memory timeline: the CPU "
+                 "allocator's view, which is what `torch.cuda.max_memory_allocated` reports on a GPU. The RSS column "
+                 "(with --rss-check) is the process's peak resident set above its level before the phase, from an "
+                 "unprofiled run. CPU kernels differ from CUDA's (attention, convolution workspaces), so these are "
+                 f"estimates. {args.threads} torch thread(s), one fresh process per phase and frame count.")
+    return " ".join(notes) + "\n\n" + table
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, nargs="+", default=[16],
+                        help="frame counts to measure; with several, the largest two extend to --target-frames")
+    parser.add_argument("--target-frames", type=int, default=16, help="the frame count the goals are about")
+    parser.add_argument("--height", type=int, default=320)
+    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--only", choices=("train", "generate"), help="measure one phase only")
+    parser.add_argument("--optimizer", default="adamw", choices=("adamw", "adamw8bit"))
+    parser.add_argument("--decode-chunks", type=int, nargs="+", default=[8],
+                        help="frames per VAE decoder call; one call of each is measured")
+    parser.add_argument("--guidance", type=float, default=12.5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rss-check", action="store_true", help="also run each phase unprofiled, for peak RSS")
+    parser.add_argument("--no-docs", action="store_true", help=f"print only; leave docs/{PAGE} alone")
+    args = parser.parse_args(argv)
+    if args.target_frames not in args.frames and len(args.frames) < 2:
+        parser.error(f"--target-frames {args.target_frames} is not measured: give it in --frames, or two counts to extend")
+
+    train, generate = {}, {}
+    for frames in sorted(args.frames):
+        size = (frames, args.height, args.width, args.threads)
+        chunks = args.decode_chunks if frames == max(args.frames) else []
+        if args.only != "generate":
+            train[frames] = in_fresh_process(training, *size, args.optimizer, args.rss_check)
+            print(f"training, {frames} frames: {train[frames]}", flush=True)
+        if args.only != "train":
+            generate[frames] = in_fresh_process(generation, *size, chunks, args.guidance, args.rss_check)
+            print(f"generation, {frames} frames: {generate[frames]}", flush=True)
+    text = section(args, train, generate)
+    print(text)
+    if not args.no_docs:
+        update_section(PAGE, SECTION, text)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    main()
