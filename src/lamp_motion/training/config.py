@@ -50,7 +50,9 @@ class TrainConfig:
     temporal_attention: bool = True  # temporal attention after each transformer block
     first_frame_conditioning: bool = True  # keep frame 1 clean and out of the loss (False = ablation)
     train_layers: str = "lamp"  # "lamp" (added layers + attn1.to_q, the paper's), "attn1" (+ all of attn1) or "unet" (everything; big file)
-    groupnorm: str = "per_frame"  # ResNet / output GroupNorm statistics: "per_frame" or "joint" (over the clip's frames, as the authors' code)
+    # ResNet / output GroupNorm statistics: "joint" (over the clip's frames, frame 1 included, as the authors' code;
+    # lowers the raw model's leakage on sets of one look, docs/results.md) or "per_frame" (each frame alone)
+    groupnorm: str = "joint"
 
     # --- optimisation -------------------------------------------------------------
     steps: int = 30000  # optimiser steps (the release trains 30,000 for a motion, ~500 for one video)
