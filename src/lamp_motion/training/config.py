@@ -34,7 +34,7 @@ class TrainConfig:
     flip: bool = True  # random horizontal flip (p = 0.5)
     cache_latents: bool = True  # encode each video (and its flip) with the VAE once, not at every step
     resize: str = "crop"  # fit videos to height x width: "crop" (cover, centre-crop), "stretch" (the release's) or "pad"
-    # Share of training clips recoloured at random (hue, saturation, brightness inversion; one
+    # Share of training clips recoloured at random (hue, saturation, tint, brightness, inversion; one
     # transform for every frame of a clip, frame 1 included), so that a set of one look cannot
     # teach that look (lamp_motion.data.augment). 0 = off. Recoloured clips are encoded at every step.
     colour_augment: float = 0.0
