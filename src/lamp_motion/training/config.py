@@ -7,7 +7,6 @@ precision, gradient checkpointing, random horizontal flip, seed 33).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from ..models import MotionOptions
@@ -112,14 +111,6 @@ class TrainConfig:
         for name in ("stride", "steps", "batch_size", "gradient_accumulation", "sample_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
-        if not (math.isfinite(self.noise_offset) and 0.0 <= self.noise_offset <= 1.0):
-            raise ValueError(f"noise_offset={self.noise_offset} must be from 0 (off) to 1; 0.1 is the usual value")
-        if not 0.0 <= self.colour_augment <= 1.0:
-            raise ValueError(f"colour_augment={self.colour_augment} is a share of clips: use a number from 0 (off) to 1 (every clip)")
-        for name in ("sample_guidance", "validation_guidance"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name}={value} must be a number >= 0 (1 or less turns guidance off)")
         if self.motion_dtype not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"motion_dtype={self.motion_dtype!r}; use fp32, fp16 or bf16")
         self.motion_options()  # validates conv_mode and train_layers

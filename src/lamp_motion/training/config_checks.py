@@ -19,10 +19,18 @@ def check_training_numbers(config: Any) -> None:
         value = getattr(config, name)
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name}={value} must be a number above 0 ({hint})")
-    for name in ("adam_weight_decay", "max_grad_norm"):  # sample_guidance and validation_guidance: TrainConfig
+    for name in ("adam_weight_decay", "max_grad_norm"):
         value = getattr(config, name)
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{name}={value} must be a number of at least 0")
+    for name in ("sample_guidance", "validation_guidance"):  # validation_guidance None = sample_guidance
+        value = getattr(config, name)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name}={value} must be a number >= 0 (1 or less turns guidance off)")
+    if not (math.isfinite(config.noise_offset) and 0.0 <= config.noise_offset <= 1.0):
+        raise ValueError(f"noise_offset={config.noise_offset} must be from 0 (off) to 1; 0.1 is the usual value")
+    if not 0.0 <= config.colour_augment <= 1.0:
+        raise ValueError(f"colour_augment={config.colour_augment} is a share of clips: use a number from 0 (off) to 1 (every clip)")
     for name in ("adam_beta1", "adam_beta2"):
         value = getattr(config, name)
         if not 0 <= value < 1:  # also refuses nan
