@@ -40,6 +40,7 @@ from ..files import check_output_folder, write_text_atomic
 from .checkpoint import load_checkpoint, resolve_resume
 from .config import TrainConfig
 from .errors import TrainingError
+from .hooks import TrainingHooks
 from .rescue import save_checkpoint_or_rescue, save_motion_or_rescue
 from .validation import VideoCheck
 
@@ -98,8 +99,10 @@ def diffusion_loss(video: torch.nn.Module, latents: torch.Tensor, text: torch.Te
 class Trainer:
     """Runs one training config end to end; ``run()`` returns the motion file path."""
 
-    def __init__(self, config: TrainConfig, check: VideoCheck | None = None, base: BaseModel | None = None):
+    def __init__(self, config: TrainConfig, check: VideoCheck | None = None, base: BaseModel | None = None,
+                 hooks: TrainingHooks | None = None):
         self.config = config
+        self.hooks = hooks or TrainingHooks()  # progress callbacks and a stop request (front ends)
         self.check = check  # scores validation videos and warns when later frames stop resembling frame 1
         self._given_base = base  # an already loaded base instead of config.base (e.g. random weights in tests)
         self.output_dir = Path(config.output_dir)
@@ -205,6 +208,10 @@ class Trainer:
                 progress.update(1)
                 lr = self.lr_scheduler.get_last_lr()[0]
                 progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+                if self.hooks.on_step is not None:
+                    self.hooks.on_step(step, cfg.steps, loss)
+                if self.hooks.stop.is_set():
+                    self._stop_requested = True
                 if acc.log_with and step % max(1, cfg.log_every) == 0:
                     acc.log({"loss": loss, "lr": lr}, step=step)
                 if self.validation and step % cfg.validate_every == 0:
@@ -287,12 +294,14 @@ class Trainer:
             folder = self.output_dir / "validation" / f"step-{step:06d}"
             guidance = cfg.sample_guidance if cfg.validation_guidance is None else cfg.validation_guidance
             scores: dict[str, dict[str, float]] = {}
+            written = []
             for index, (prompt, image) in enumerate(self.validation):
                 with acc.autocast():
                     out = pipe(prompt, image, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width,
                                num_inference_steps=cfg.validation_steps, guidance_scale=guidance,
                                generator=cfg.seed, progress=False)
-                write_video(folder / f"{index:02d}-{slug(prompt)}.mp4", out.frames[0], fps=8)
+                written.append(folder / f"{index:02d}-{slug(prompt)}.mp4")
+                write_video(written[-1], out.frames[0], fps=8)
                 if self.check is not None:
                     result = self.check.check(out.frames[0], prompt)
                     scores[f"{index:02d}-{slug(prompt)}"] = result.scores
@@ -302,6 +311,8 @@ class Trainer:
             if scores:
                 (folder / "scores.json").write_text(json.dumps(scores, indent=2))
             self.log(f"validation videos written to {folder}")
+            if self.hooks.on_validation is not None:
+                self.hooks.on_validation(step, written)
         acc.wait_for_everyone()
 
     def _on_sigint(self, signum, frame) -> None:
@@ -337,9 +348,10 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def train(config: TrainConfig, check: VideoCheck | None = None) -> Path:
+def train(config: TrainConfig, check: VideoCheck | None = None, hooks: TrainingHooks | None = None) -> Path:
     """Tune a motion from ``config``; returns the path of the motion file.
 
     ``check``: scores the validation videos and adds first frames of its own (see
-    :mod:`lamp_motion.training.validation`)."""
-    return Trainer(config, check).run()
+    :mod:`lamp_motion.training.validation`). ``hooks``: progress callbacks and a stop
+    request (see :mod:`lamp_motion.training.hooks`)."""
+    return Trainer(config, check, hooks=hooks).run()
