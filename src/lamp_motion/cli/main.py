@@ -13,7 +13,7 @@ import sys
 from .. import __version__
 
 # Sub-command modules, in the order `lamp --help` lists them.
-_COMMAND_MODULES = ("prepare", "train", "generate", "edit", "eval", "toy", "demo")
+_COMMAND_MODULES = ("prepare", "train", "generate", "edit", "eval", "toy", "demo", "ui")
 
 
 def build_parser() -> argparse.ArgumentParser:

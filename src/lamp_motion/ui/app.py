@@ -1,0 +1,179 @@
+"""The Gradio page: four tabs (Tune, Generate, Edit, Evaluate) on :class:`.handlers.Handlers`.
+
+Every job runs in one queue per device (``concurrency_id="device"``, one at a time), so
+a second request waits and the page shows its position. Files the page may serve are
+limited to the motion library and the work folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+
+import gradio as gr
+
+from ..files import OutputWriteError
+from ..training.errors import TrainingError
+from ..video_io import VIDEO_SUFFIXES
+from .handlers import Handlers, UISettings, VideoOutput
+
+USER_ERRORS = (ValueError, FileNotFoundError, TrainingError, OutputWriteError)
+JOB = dict(concurrency_id="device", concurrency_limit=1)  # one job at a time on the device
+
+
+def _page_errors(fn: Callable) -> Callable:
+    """Show a user error (bad field, refused file) on the page instead of a generic 'Error'."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as error:
+            raise gr.Error(str(error), duration=None) from error
+
+    return wrapper
+
+
+def _video_outputs(out: VideoOutput) -> tuple:
+    return out.mp4, out.sheet, out.files, out.settings, f"```\n{out.log}\n```" if out.log else ""
+
+
+def build_app(settings: UISettings) -> gr.Blocks:
+    h = Handlers(settings)
+    start = h.tune_defaults()
+    limits = settings.limits
+    root = f"under `{settings.data_root}`" if settings.data_root else "off (start with `--data-root DIR`)"
+
+    with gr.Blocks(title="LAMP", analytics_enabled=False) as app:
+        gr.Markdown(f"# LAMP: learn a motion from a few videos\nBase for new motions: "
+                    f"`{settings.base or 'built-in toy base'}`; motion library: `{settings.motions}`")
+        with gr.Tabs():
+            with gr.Tab("Tune", id="tune", elem_id="tab-tune"):
+                with gr.Row():
+                    with gr.Column():
+                        files = gr.File(label=f"Videos of one motion, or a zip ({limits.describe()})",
+                                        file_count="multiple", file_types=[*VIDEO_SUFFIXES, ".zip", ".txt"],
+                                        elem_id="tune-files")
+                        folder = gr.Textbox(label=f"... or a server folder (server folders: {root})",
+                                            placeholder="e.g. horse_run", elem_id="tune-folder")
+                        name = gr.Textbox(label="Motion name (its folder in the library)", elem_id="tune-name")
+                        prompt = gr.Textbox(label="Motion prompt (empty: prompt.txt or the name)", elem_id="tune-prompt")
+                        with gr.Row():
+                            steps = gr.Number(start["steps"], label="Steps", precision=0, elem_id="tune-steps")
+                            frames = gr.Number(start["frames"], label="Frames", precision=0, elem_id="tune-frames")
+                            height = gr.Number(start["height"], label="Height", precision=0, elem_id="tune-height")
+                            width = gr.Number(start["width"], label="Width", precision=0, elem_id="tune-width")
+                        with gr.Row():
+                            every = gr.Number(start["validate_every"], label="Validation video every (steps, 0 = never)",
+                                              precision=0, elem_id="tune-every")
+                            resume = gr.Checkbox(False, label="Continue from the last checkpoint", elem_id="tune-resume")
+                        with gr.Row():
+                            tune_button = gr.Button("Start tuning", variant="primary", elem_id="tune-start")
+                            cancel = gr.Button("Cancel (keeps a checkpoint)", variant="stop", elem_id="tune-cancel")
+                    with gr.Column():
+                        status = gr.Markdown("", elem_id="tune-status")
+                        validation = gr.Video(label="Latest validation video", interactive=False, elem_id="tune-validation")
+                        report = gr.Markdown("", elem_id="tune-report")
+
+            with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
+                with gr.Row():
+                    with gr.Column():
+                        gen_motion = gr.Dropdown(h.motion_names(), label="Motion", elem_id="gen-motion")
+                        gen_info = gr.Markdown(elem_id="gen-info")
+                        gen_image = gr.Image(type="filepath", label="First frame (optional: else made from a prompt)",
+                                             elem_id="gen-image")
+                        gen_image_prompt = gr.Textbox(label="First-frame prompt (empty: the video prompt)")
+                        gen_t2i = gr.Textbox(label="First-frame model: a diffusers T2I hub id or folder (empty: the base)")
+                        gen_prompt = gr.Textbox(label="Prompt", elem_id="gen-prompt")
+                        with gr.Row():
+                            gen_frames = gr.Number(None, label="Frames (empty: the window; more chains windows)",
+                                                   precision=0, elem_id="gen-frames")
+                            gen_seed = gr.Number(0, label="Seed", precision=0)
+                            gen_steps = gr.Number(None, label="Steps (empty: the motion's)", precision=0,
+                                                  elem_id="gen-steps")
+                            gen_guidance = gr.Number(None, label="Guidance (empty: the motion's)")
+                        gen_noise = gr.Slider(0, 1, 0.2, step=0.05, label="Shared noise")
+                        gen_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
+                    with gr.Column():
+                        gen_outputs = _result_column("gen")
+
+            with gr.Tab("Edit", id="edit", elem_id="tab-edit"):
+                with gr.Row():
+                    with gr.Column():
+                        edit_motion = gr.Dropdown(h.motion_names(), label="Motion tuned on the source video",
+                                                  elem_id="edit-motion")
+                        edit_video = gr.File(label="Source video", file_types=list(VIDEO_SUFFIXES), elem_id="edit-video")
+                        edit_image = gr.Image(type="filepath", label="Edited first frame", elem_id="edit-image")
+                        edit_prompt = gr.Textbox(label="Prompt of the edit", elem_id="edit-prompt")
+                        with gr.Row():
+                            edit_steps = gr.Number(None, label="Inversion and sampling steps (empty: the motion's)",
+                                                   precision=0)
+                            edit_seed = gr.Number(0, label="Seed", precision=0)
+                        edit_button = gr.Button("Edit", variant="primary", elem_id="edit-run")
+                    with gr.Column():
+                        edit_outputs = _result_column("edit")
+
+            with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate"):
+                with gr.Row():
+                    batch = gr.Dropdown(h.batches(), label="Batch (a Generate or Edit run)", elem_id="eval-batch")
+                    clip = gr.Textbox(label="CLIP model (empty: toy metrics only)", elem_id="eval-clip")
+                eval_button = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
+                eval_table = gr.Markdown(elem_id="eval-table")
+                eval_files = gr.File(label="eval.json, eval.md", file_count="multiple", interactive=False)
+
+        motion_lists = [gen_motion, edit_motion]
+
+        def tune(files, folder, name, prompt, steps, frames, height, width, every, resume, request: gr.Request,
+                 progress=gr.Progress()):
+            session = request.session_hash if request is not None else ""
+            with contextlib.closing(h.tune(files, folder, name, prompt, steps, frames, height, width, every, resume,
+                                           session)) as updates:
+                for update in updates:
+                    if update.progress and not update.finished:
+                        progress(update.progress, desc="training", unit="steps")
+                    names = gr.update(choices=h.motion_names()) if update.finished else gr.update()
+                    yield f"```\n{update.report}\n```", update.status, update.validation, names, names
+
+        def cancel_tuning(request: gr.Request):
+            gr.Info(h.cancel(request.session_hash if request is not None else ""))
+
+        tune_button.click(tune, [files, folder, name, prompt, steps, frames, height, width, every, resume],
+                          [report, status, validation, *motion_lists], **JOB)
+        cancel.click(cancel_tuning, None, None, queue=False)
+
+        def refresh():
+            names = h.motion_names()
+            return gr.update(choices=names), gr.update(choices=names), gr.update(choices=h.batches())
+
+        app.load(refresh, None, [*motion_lists, batch], queue=False)
+        gen_motion.change(_page_errors(h.describe_motion), gen_motion, gen_info, queue=False)
+        gen_button.click(_page_errors(lambda *values: _video_outputs(h.generate(*values))),
+                         [gen_motion, gen_image, gen_image_prompt, gen_t2i, gen_prompt, gen_frames, gen_seed, gen_steps,
+                          gen_guidance, gen_noise], gen_outputs, **JOB).then(refresh, None, [*motion_lists, batch])
+        edit_button.click(_page_errors(lambda *values: _video_outputs(h.edit(*values))),
+                          [edit_motion, edit_video, edit_image, edit_prompt, edit_steps, edit_seed], edit_outputs,
+                          **JOB).then(refresh, None, [*motion_lists, batch])
+        eval_button.click(_page_errors(h.evaluate), [batch, clip], [eval_table, eval_files], **JOB)
+    return app
+
+
+def _result_column(prefix: str) -> list:
+    """The video, its contact sheet, the downloads, the settings and the log."""
+    return [gr.Video(label="Video (mp4)", interactive=False, elem_id=f"{prefix}-video"),
+            gr.Image(label="Contact sheet", type="filepath", interactive=False, elem_id=f"{prefix}-sheet"),
+            gr.File(label="Downloads: mp4, gif, contact sheet, settings JSON", file_count="multiple",
+                    interactive=False, elem_id=f"{prefix}-files"),
+            gr.JSON(label="Settings", elem_id=f"{prefix}-settings"),
+            gr.Markdown(elem_id=f"{prefix}-log")]
+
+
+def launch(settings: UISettings, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:
+    """Serve the page until interrupted; files are served only from the library and the work folder."""
+    settings.motions.mkdir(parents=True, exist_ok=True)
+    settings.work.mkdir(parents=True, exist_ok=True)
+    app = build_app(settings)
+    app.queue(default_concurrency_limit=1)
+    app.launch(server_name=host, server_port=port, share=share, max_file_size=settings.limits.max_file_bytes,
+               allowed_paths=[str(settings.motions.resolve()), str(settings.work.resolve())], show_error=True,
+               footer_links=[])
