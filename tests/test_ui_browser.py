@@ -154,7 +154,7 @@ def test_tune_then_generate_in_a_browser(server, browser, shots, tmp_path):
 
     # 1. Tune: upload the set, 24 steps of 8 frames, a validation video at the end.
     upload(browser, "tune-files", paths)
-    wait_for(lambda: all(p.name in text_of(browser, "tune-files") for p in paths), 60, "the uploads", browser)
+    wait_for(lambda: all(p.stem in text_of(browser, "tune-files") for p in paths), 60, "the uploads", browser)
     for element_id, value in [("tune-name", "moves_right"), ("tune-steps", 24), ("tune-frames", 8),
                               ("tune-every", 24)]:
         fill(browser, element_id, value)
