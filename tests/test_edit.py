@@ -77,8 +77,9 @@ def test_frame_one_is_the_encoded_edited_image(pipe, video):
 
 def test_bad_inputs_say_what_to_change(pipe, video, tmp_path):
     first = Image.fromarray(video[0])
-    with pytest.raises(ValueError, match="has 12 frames; 8 frames at stride 2 from frame 0 need 15. Use --frames 6 or fewer"):
+    with pytest.raises(ValueError, match="has 12 frames; 8 frames at stride 2 from frame 0 need 15. Use num_frames 6 or fewer") as refused:
         edit_video(pipe, video, first, "x", num_frames=8, stride=2, **SIZE)
+    assert "Use --frames 6 or fewer, a smaller --stride" in refused.value.render({"num_frames": "--frames", "stride": "--stride"})
     broken = tmp_path / "edited.png"
     broken.write_text("not an image")
     with pytest.raises(ValueError, match="could not read .*edited.png as an image"):

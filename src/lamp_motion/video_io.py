@@ -153,6 +153,25 @@ def write_contact_sheet(path: str | os.PathLike[str], frames: np.ndarray, column
         Image.fromarray(sheet).save(temporary, format="PNG")
 
 
+def frames_from_contact_sheet(path: str | os.PathLike[str], num_frames: int, height: int, width: int,
+                              columns: int = 8) -> np.ndarray:
+    """The ``(num_frames, height, width, 3)`` uint8 frames of a contact sheet that `lamp generate` wrote.
+
+    Exact (a PNG, unlike the mp4 and the GIF): the sheet holds the frames left to right
+    then top to bottom in ``columns`` columns, upscaled by a whole factor (nearest
+    neighbour), which is found from the sheet's size.
+    """
+    sheet = np.asarray(Image.open(path).convert("RGB"))
+    used = min(columns, num_frames)
+    rows = math.ceil(num_frames / used)
+    scale = sheet.shape[1] // (used * width)
+    if scale < 1 or sheet.shape[:2] != (rows * height * scale, used * width * scale):
+        raise ValueError(f"{path} is {sheet.shape[1]}x{sheet.shape[0]} px, not a contact sheet of {num_frames} "
+                         f"frames of {width}x{height} in {used} columns; give the frame count and size its JSON records")
+    cells = sheet[::scale, ::scale].reshape(rows, height, used, width, 3).swapaxes(1, 2)
+    return np.ascontiguousarray(cells.reshape(rows * used, height, width, 3)[:num_frames])
+
+
 def _check_frames(frames: np.ndarray) -> None:
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
         raise ValueError(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ._errors import run_with_user_errors
+from ._errors import flag_names, run_with_user_errors
 
 
 def add_parser(subparsers) -> None:
@@ -16,13 +15,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--videos", type=int, default=4, help="first frames of unseen content (each gives two videos)")
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps for generation")
     parser.set_defaults(func=run)
+    parser.set_defaults(flags=flag_names(parser))
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..toy.demo import run_demo
+    from ..jobs.demo import DemoSettings, run_demo
 
-    def demo() -> int:
-        run_demo(Path(args.out), args.motion, args.train_steps, args.videos, args.steps)
-        return 0
-
-    return run_with_user_errors(demo)
+    settings = DemoSettings(out=args.out, motion=args.motion, train_steps=args.train_steps, videos=args.videos,
+                            steps=args.steps)
+    return run_with_user_errors(lambda: run_demo(settings) and 0, args.flags)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ._errors import run_with_user_errors
+from ._errors import flag_names, run_with_user_errors
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
+NEGATED = {"adain": "--no-adain", "histogram_matching": "--no-histogram-matching", "tf32": "--no-tf32"}
 
 
 def frame_rate(text: str) -> float:
@@ -59,100 +59,21 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the video UNet (the first video compiles, later ones at that size are faster)")
     parser.add_argument("--no-tf32", action="store_true", help="keep fp32 matmuls in full fp32 on Ampere+ GPUs")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, flags=flag_names(parser, **NEGATED))
 
 
-def resolve_device(name: str, dtype: str):
-    import torch
+def settings_from_args(args: argparse.Namespace):
+    """The GenerateSettings of a parsed `lamp generate` command line."""
+    from ..jobs.generate import GenerateSettings
 
-    device = torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
-    if dtype == "auto":
-        dtype = "fp16" if device.type == "cuda" else "fp32"
-    return device, {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    names = ("motion", "prompt", "out", "base", "image", "t2i", "image_prompt", "t2i_steps", "t2i_guidance", "height",
+             "width", "frames", "overlap", "steps", "guidance", "negative_prompt", "seed", "num_videos", "shared_noise",
+             "fps", "device", "dtype", "allow_other_base", "compile")
+    return GenerateSettings(**{name: getattr(args, name) for name in names}, adain=not args.no_adain,
+                            histogram_matching=not args.no_histogram_matching, tf32=not args.no_tf32)
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_with_user_errors(lambda: generate(args))
+    from ..jobs.generate import generate
 
-
-def generate(args: argparse.Namespace) -> int:
-    if args.num_videos < 1:
-        raise ValueError(f"--num-videos={args.num_videos} must be at least 1")
-    prompt = (args.prompt, args.image_prompt or args.prompt)
-    generate_videos(args, [(*prompt, args.seed + i) for i in range(args.num_videos)])
-    return 0
-
-
-def generate_videos(args: argparse.Namespace, jobs: list[tuple[str, str, int]]) -> list[Path]:
-    """One video per ``(prompt, image prompt, seed)`` job with the settings in ``args``; the JSON paths written.
-
-    Everything but the prompts and seeds comes from ``args`` (a parsed `lamp generate`
-    command line): the first-frame model and the base are loaded once for all jobs.
-    """
-    from ..files import check_output_folder
-    from ..models import read_motion_header
-    from ..models.loading import load_base
-    from ..models.speed import allow_tf32, compile_video_unet
-    from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2i
-    from ..pipelines.images import load_image
-    from ..pipelines.lamp_pipeline import DEFAULT_SIZE, LampPipeline, resolve_generation
-    from ..pipelines.long_video import generate_long
-    from ..pipelines.outputs import slug, write_outputs
-
-    header = read_motion_header(args.motion)
-    trained = header.trained_size
-    height = args.height or trained["height"] or DEFAULT_SIZE["height"]
-    width = args.width or trained["width"] or DEFAULT_SIZE["width"]
-    window = trained["num_frames"] or 16
-    frames = args.frames if args.frames is not None else window
-    sampling, sources = resolve_generation({"steps": args.steps, "guidance": args.guidance}, header.generation, "command line")
-    LampPipeline.check_inputs(frames, height, width, sampling["steps"], sampling["guidance"], args.shared_noise, "np")
-    device, dtype = resolve_device(args.device, args.dtype)
-    allow_tf32(not args.no_tf32)
-    seeds = [seed for _, _, seed in jobs]
-    image_prompts = [image_prompt for _, image_prompt, _ in jobs]
-    image_notes: list[str] = []
-    image = load_image(args.image, image_notes) if args.image else None  # fail on a bad image before loading any model
-    check_output_folder(args.out, "--out")
-
-    # 1. First frames: the user's image, a T2I model (released before the video stage), or the base.
-    if args.t2i:
-        images, source = first_frames_from_t2i(args.t2i, image_prompts, seeds, height, width, device, dtype,
-                                               args.t2i_steps, args.t2i_guidance), f"t2i:{args.t2i}"
-    base = load_base(args.base if args.base is not None else (header.metadata.get("base") or None), dtype=dtype)
-    if image is not None:
-        images, source = [image] * len(jobs), f"image:{args.image}"
-    elif not args.t2i:
-        for part in (base.unet, base.vae, base.text_encoder):
-            part.to(device)
-        images, source = first_frames_from_base(base, image_prompts, seeds, height, width, device, args.t2i_steps,
-                                                args.t2i_guidance), "base"
-
-    # 2. The video model: inflate the base and load the motion.
-    pipe = LampPipeline.from_base(base, args.motion, allow_other_base=args.allow_other_base).to(device)
-    if args.compile:
-        compile_video_unet(pipe.unet)
-    out_dir = Path(args.out)
-    settings = dict(motion=str(args.motion), motion_prompt=header.prompt, base=base.source,
-                    first_frame=source, height=height, width=width, frames=frames, window=window, overlap=args.overlap,
-                    steps=sampling["steps"], guidance=sampling["guidance"], setting_sources=sources,
-                    negative_prompt=args.negative_prompt, shared_noise=args.shared_noise, adain=not args.no_adain,
-                    histogram_matching=not args.no_histogram_matching, device=str(device), dtype=str(dtype),
-                    compile=args.compile)
-    common = dict(height=height, width=width, num_inference_steps=sampling["steps"], guidance_scale=sampling["guidance"],
-                  negative_prompt=args.negative_prompt, shared_noise_alpha=args.shared_noise, adain=not args.no_adain,
-                  histogram_matching=not args.no_histogram_matching)
-    written = []
-    for index, ((prompt, image_prompt, seed), first) in enumerate(zip(jobs, images)):
-        # 3. One video per job; longer than the window: chained windows.
-        if frames > window:
-            out = generate_long(pipe, prompt, first, frames, window=window, overlap=args.overlap, generator=seed, **common)
-        else:
-            out = pipe(prompt, first, num_frames=frames, generator=seed, **common)
-        for note in image_notes + out.notes:
-            print(f"note: {note}")
-        record = {"prompt": prompt, **settings, "image_prompt": None if image is not None else image_prompt, "seed": seed}
-        path = write_outputs(out_dir, f"{slug(prompt)}-seed{seed}", out.frames[0], args.fps, record)
-        print(f"video {index + 1}/{len(jobs)}: {path.with_suffix('.mp4')}")
-        written.append(path)
-    return written
+    return run_with_user_errors(lambda: generate(settings_from_args(args), given_by="command line") and 0, args.flags)

@@ -17,14 +17,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config_io import load_config
-    from ..metrics.checks import default_check
-    from ..training.config import TrainConfig
-    from ..training.trainer import train
+    from ..jobs.train import train
 
-    def job() -> int:
-        config = load_config(TrainConfig, None if args.config == "-" else args.config, args.overrides)
-        train(config, default_check(config))
-        return 0
-
-    return run_with_user_errors(job)
+    return run_with_user_errors(lambda: train(None if args.config == "-" else args.config, args.overrides) and 0)

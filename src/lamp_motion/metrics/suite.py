@@ -17,13 +17,14 @@ from pathlib import Path
 
 import yaml
 
+from ..errors import SettingError
 from ..models.motion_file import read_motion_header
 from . import paper
 
 PAPER_PROMPTS = "paper_prompts.yaml"
 
 
-class SuiteError(ValueError):
+class SuiteError(SettingError):
     """A motion or prompt file the suite cannot use; the message says what is wrong and what to do."""
 
 
@@ -78,7 +79,7 @@ def load_prompt_sets(path: str | os.PathLike[str]) -> dict[str, PromptSet]:
 def resolve_motions(motion_files: list[str | os.PathLike[str]], prompts_file: str | os.PathLike[str] | None = None) -> list[SuiteMotion]:
     """Each motion file with its prompt set (the user's file first, then the paper's); clear errors otherwise."""
     if not motion_files:
-        raise SuiteError("the suite needs at least one motion file (--motion FILE)")
+        raise SuiteError("the suite needs at least one motion file ({motions} FILE)", "motions")
     user = load_prompt_sets(prompts_file) if prompts_file is not None else {}
     known = [*user.values(), *paper_prompt_sets().values()]
     motions: list[SuiteMotion] = []
@@ -93,9 +94,9 @@ def resolve_motions(motion_files: list[str | os.PathLike[str]], prompts_file: st
             example = _key(header.prompt or path.stem).replace(" ", "_") or "my_motion"
             raise SuiteError(
                 f"{path} (motion prompt {header.prompt!r}) is {searched} the paper's motions ({', '.join(paper.MOTIONS)}), "
-                f"so the suite has no prompts for it; pass --prompts FILE, a YAML that maps the motion to its "
+                f"so the suite has no prompts for it; pass {{prompts}} FILE, a YAML that maps the motion to its "
                 f"evaluation prompts, e.g. \"{example}: [a first prompt, a second prompt]\" (or name the motion's folder "
-                f"after a paper motion)")
+                f"after a paper motion)", "prompts")
         clash = next((other for other in motions if other.name == found.name), None)
         if clash is not None:
             raise SuiteError(f"{clash.path} and {path} are both motion {found.name!r}; evaluate one motion file per motion")

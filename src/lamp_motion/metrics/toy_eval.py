@@ -14,19 +14,18 @@ no learnt model.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..toy.metrics import METRICS, TrainingPalette, palette_from_videos, score_video, summarise
 from ..toy.motions import DIRECTION_PREFIX, MOTIONS
 from ..toy.scene import COLOURS, SHAPES
 from ..video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_video
+from ..video_io import frames_from_contact_sheet  # noqa: F401 (its home was here)
 
 LEAKAGE = "leakage"  # the score added where a video's training set is known
 _CAPTION = rf"an? (?:{'|'.join(COLOURS)}) (?:{'|'.join(SHAPES)})\b.*"  # "a red circle", optionally more words
@@ -68,25 +67,6 @@ def palette_from_folder(folder: str | os.PathLike[str]) -> TrainingPalette:
     if not videos:
         raise ValueError(f"training set {folder} holds no videos ({', '.join(VIDEO_SUFFIXES)}) or frame folders")
     return palette_from_videos(videos)
-
-
-def frames_from_contact_sheet(path: str | os.PathLike[str], num_frames: int, height: int, width: int,
-                              columns: int = 8) -> np.ndarray:
-    """The ``(num_frames, height, width, 3)`` uint8 frames of a contact sheet that `lamp generate` wrote.
-
-    Exact (a PNG, unlike the mp4 and the GIF): the sheet holds the frames left to right
-    then top to bottom in ``columns`` columns, upscaled by a whole factor (nearest
-    neighbour), which is found from the sheet's size.
-    """
-    sheet = np.asarray(Image.open(path).convert("RGB"))
-    used = min(columns, num_frames)
-    rows = math.ceil(num_frames / used)
-    scale = sheet.shape[1] // (used * width)
-    if scale < 1 or sheet.shape[:2] != (rows * height * scale, used * width * scale):
-        raise ValueError(f"{path} is {sheet.shape[1]}x{sheet.shape[0]} px, not a contact sheet of {num_frames} "
-                         f"frames of {width}x{height} in {used} columns; give the frame count and size its JSON records")
-    cells = sheet[::scale, ::scale].reshape(rows, height, used, width, 3).swapaxes(1, 2)
-    return np.ascontiguousarray(cells.reshape(rows * used, height, width, 3)[:num_frames])
 
 
 def toy_report(videos: Sequence[tuple[np.ndarray, str, str]], names: Sequence[str],

@@ -2,7 +2,6 @@
 
 A base is named by one string:
 
-* ``None`` — the built-in toy base model shipped with the package;
 * a local diffusers folder (``model_index.json`` with ``unet/``, ``vae/``, ... inside;
   for the UNet alone, a folder holding the UNet's own ``config.json`` also works);
 * a single-file SD 1.x checkpoint ending in ``.safetensors`` (loaded through
@@ -10,6 +9,9 @@ A base is named by one string:
   diffusers folder or hub id, default :data:`SD15_CONFIG`);
 * a hub id (``owner/name``), looked up in the local hub cache first, and on the
   network only when ``HF_HUB_OFFLINE`` is not set.
+
+The loaders need a base named: the built-in toy base as the default is resolved above
+``models/`` (:func:`lamp_motion.builtin.resolve_base`).
 
 Pickled checkpoints (``.ckpt``, ``.bin``, ``.pt``) are refused: loading them would run
 code from the file.
@@ -26,6 +28,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from ..errors import SettingError
 from .video_unet import check_sd1_unet
 
 SD15_CONFIG = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -38,8 +41,12 @@ def is_hub_id(source: str) -> bool:
     return bool(_HUB_ID.match(source)) and not source.startswith((".", "/", "~"))
 
 
-class BaseModelError(ValueError):
-    """A base model that cannot be loaded; the one-line message says what was found and what is needed."""
+class BaseModelError(SettingError):
+    """A base model that cannot be loaded; the one-line message says what was found and what is needed.
+
+    Where the message names the setting that gave the model, it is a :class:`SettingError`
+    placeholder (``{t2i}``), so that the CLI can show its flag.
+    """
 
 
 @dataclass
@@ -66,10 +73,11 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _default_source() -> str:
-    from ..toy import base_model_path
-
-    return str(base_model_path())
+def _named(source: str | os.PathLike[str] | None) -> str:
+    if source is None or str(source) == "":
+        raise BaseModelError("no base model named: pass a hub id (owner/name), a diffusers folder or an SD 1.x "
+                             ".safetensors file (lamp_motion.builtin.resolve_base(None) names the built-in toy base)")
+    return str(source)
 
 
 def classify_source(source: str) -> tuple[str, Path | str]:
@@ -106,9 +114,9 @@ def load_from_hub(loader, source: str, **kwargs):
         raise BaseModelError(f"could not load {source} from the hub: {str(error).splitlines()[0]}") from error
 
 
-def load_base_unet(source: str | None = None, dtype: torch.dtype = torch.float32, config: str | None = None) -> UNet2DConditionModel:
+def load_base_unet(source: str, dtype: torch.dtype = torch.float32, config: str | None = None) -> UNet2DConditionModel:
     """Load only the UNet of an SD 1.x base and check it is one."""
-    source = _default_source() if source is None else str(source)
+    source = _named(source)
     kind, where = classify_source(source)
     try:
         if kind == "single_file":
@@ -126,9 +134,9 @@ def load_base_unet(source: str | None = None, dtype: torch.dtype = torch.float32
     return unet
 
 
-def load_base(source: str | None = None, dtype: torch.dtype = torch.float32, config: str | None = None) -> BaseModel:
+def load_base(source: str, dtype: torch.dtype = torch.float32, config: str | None = None) -> BaseModel:
     """Load the UNet, VAE, text encoder, tokenizer and scheduler config of an SD 1.x base."""
-    source = _default_source() if source is None else str(source)
+    source = _named(source)
     kind, where = classify_source(source)
     if kind == "unet_folder":
         raise BaseModelError(f"{where} holds a UNet alone; a full base needs the whole diffusers folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/)")

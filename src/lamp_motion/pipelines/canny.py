@@ -111,8 +111,8 @@ def first_frame_from_canny(source: Image.Image, prompt: str, controlnet: str, im
     """
     from diffusers import AutoPipelineForText2Image, ControlNetModel
 
-    net = load_pretrained(ControlNetModel.from_pretrained, controlnet, "--canny-controlnet", torch_dtype=dtype)
-    pipe = load_pretrained(AutoPipelineForText2Image.from_pretrained, image_model, "--canny-image-model", controlnet=net,
+    net = load_pretrained(ControlNetModel.from_pretrained, controlnet, "canny_controlnet", torch_dtype=dtype)
+    pipe = load_pretrained(AutoPipelineForText2Image.from_pretrained, image_model, "canny_image_model", controlnet=net,
                            torch_dtype=dtype)
     try:
         pipe.to(device)

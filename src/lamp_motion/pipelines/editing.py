@@ -26,6 +26,7 @@ from PIL import Image
 
 from ..data.frames import clip_span, frames_to_pixels, resize_and_center_crop
 from ..data.latent_cache import encode_clip, vae_encoder
+from ..errors import SettingError
 from ..video_io import read_video
 from .images import load_image
 from .inversion import ddim_invert
@@ -55,11 +56,12 @@ def source_clip(frames: np.ndarray, num_frames: int, stride: int, height: int, w
     if available < span:
         fits = (available - 1) // stride + 1 if available > 0 else 0
         if fits < 2:
-            raise ValueError(f"the source video has {len(frames)} frame(s), so {fits} frame(s) at stride {stride} from "
-                             f"frame {start}: editing needs at least 2 (frame 1 is the edited image); use a smaller "
-                             f"--stride or --start, or a longer video")
-        raise ValueError(f"the source video has {len(frames)} frames; {num_frames} frames at stride {stride} from frame {start} "
-                         f"need {span}. Use --frames {fits} or fewer, a smaller --stride or --start, or a longer video")
+            raise SettingError(f"the source video has {len(frames)} frame(s), so {fits} frame(s) at stride {stride} from "
+                               f"frame {start}: editing needs at least 2 (frame 1 is the edited image); use a smaller "
+                               f"{{stride}} or {{start}}, or a longer video", "stride", "start")
+        raise SettingError(f"the source video has {len(frames)} frames; {num_frames} frames at stride {stride} from frame "
+                           f"{start} need {span}. Use {{num_frames}} {fits} or fewer, a smaller {{stride}} or {{start}}, "
+                           f"or a longer video", "num_frames", "stride", "start")
     clip = frames[start:start + span:stride]
     if clip.shape[1:3] != (height, width):
         if notes is not None:

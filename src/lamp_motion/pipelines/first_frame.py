@@ -23,8 +23,8 @@ def _release(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def check_source(source: str, flag: str) -> Path | None:
-    """Refuse, without loading anything, a ``flag`` value that cannot name a diffusers model.
+def check_source(source: str, setting: str) -> Path | None:
+    """Refuse, without loading anything, a value of ``setting`` that cannot name a diffusers model.
 
     Returns the local folder, or None for a hub id (whose presence only loading can tell).
     """
@@ -32,21 +32,21 @@ def check_source(source: str, flag: str) -> Path | None:
     if path.is_dir():
         return path
     if path.exists():
-        raise BaseModelError(f"{flag} {path}: a single file; pass a diffusers folder or a hub id (owner/name)")
+        raise BaseModelError(f"{{{setting}}} {path}: a single file; pass a diffusers folder or a hub id (owner/name)", setting)
     if not is_hub_id(source):
-        raise BaseModelError(f"{flag} {source}: no such folder, and not a hub id (owner/name); pass a diffusers folder or hub id")
+        raise BaseModelError(f"{{{setting}}} {source}: no such folder, and not a hub id (owner/name); pass a diffusers folder or hub id", setting)
     return None
 
 
-def load_pretrained(loader, source: str, flag: str, **kwargs):
-    """A diffusers model or pipeline given on the command line as ``flag``: a folder, or a hub id (hub cache first)."""
-    path = check_source(source, flag)
+def load_pretrained(loader, source: str, setting: str, **kwargs):
+    """A diffusers model or pipeline given as ``setting``: a folder, or a hub id (hub cache first)."""
+    path = check_source(source, setting)
     if path is None:
         return load_from_hub(loader, source, **kwargs)
     try:
         return loader(str(path), **kwargs)
     except (OSError, ValueError) as error:
-        raise BaseModelError(f"{flag} {path}: not a loadable diffusers folder ({str(error).splitlines()[0]})") from error
+        raise BaseModelError(f"{{{setting}}} {path}: not a loadable diffusers folder ({str(error).splitlines()[0]})", setting) from error
 
 
 def _native_size(pipe, height: int, width: int) -> tuple[int, int]:
@@ -63,7 +63,7 @@ def first_frames_from_t2i(model: str, prompts: list[str], seeds: list[int], heig
     """One image per (prompt, seed) from a diffusers text-to-image pipeline (hub id or folder), e.g. SD-XL."""
     from diffusers import AutoPipelineForText2Image
 
-    pipe = load_pretrained(AutoPipelineForText2Image.from_pretrained, model, "--t2i", torch_dtype=dtype)
+    pipe = load_pretrained(AutoPipelineForText2Image.from_pretrained, model, "t2i", torch_dtype=dtype)
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     size = _native_size(pipe, height, width)

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline
+from diffusers import AutoencoderKL, DiffusionPipeline
 from PIL import Image
 from tqdm.auto import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from ..builtin import resolve_base
 from ..models import MotionOptions, VideoUNet, load_motion, read_motion_header
 from ..models.loading import BaseModel, load_base
 from .images import fit_image, image_to_tensor
@@ -103,7 +104,7 @@ class LampPipeline(DiffusionPipeline):
                     allow_other_base: bool = False) -> "LampPipeline":
         """Load the base a motion file was trained on (or ``base``) and the motion onto it."""
         header = read_motion_header(motion)
-        source = base if base is not None else (header.metadata.get("base") or None)
+        source = resolve_base(base if base is not None else header.metadata.get("base"))
         return cls.from_base(load_base(source, dtype=dtype), motion, allow_other_base=allow_other_base)
 
     # ---- pieces ----------------------------------------------------------------------

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..builtin import builtin_base_path
+
 
 def base_model_path() -> Path:
     """The folder of the built-in toy base model (a diffusers Stable Diffusion 1.x folder)."""
-    return Path(__file__).resolve().parent / "base_model"
+    return builtin_base_path()

@@ -1,11 +1,6 @@
-"""`lamp demo`: the whole method on the toy world, through the commands a user runs.
+"""The toy demo's pieces: its colours, its packaged configs, and its report.
 
-1. render a motion set (content restricted to the training colours) as mp4 files;
-2. `lamp train` with the motion's toy config and the data folder overridden;
-3. `lamp generate` for content never seen in training (held-out colours), first
-   frames both from the base text-to-image model and from rendered images;
-4. score every generated video with the toy metrics (on the exact frames of its PNG
-   contact sheet), leakage towards the training set's look included, and write a report.
+The demo itself (render, tune, generate, score) is :func:`lamp_motion.jobs.demo.run_demo`.
 """
 
 from __future__ import annotations
@@ -14,14 +9,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from ..metrics.toy_eval import frames_from_contact_sheet
-from ..video_io import read_video
+from ..video_io import frames_from_contact_sheet, read_video
 from .metrics import palette_from_videos, score_video, summarise
 from .motions import get_motion
 from .scene import COLOURS
-from .sets import first_frame, make_set
 
 HELD_OUT_COLOURS = ("purple", "orange")  # never in a demo training set: generation is on unseen content
 TRAIN_COLOURS = tuple(c for c in sorted(COLOURS) if c not in HELD_OUT_COLOURS)
@@ -44,51 +36,7 @@ def toy_config(motion: str) -> Path:
     return path
 
 
-def _cli(args: list[str]) -> None:
-    from ..cli.main import main
-
-    code = main(args)
-    if code != 0:
-        raise RuntimeError(f"`lamp {' '.join(args[:1])}` failed (exit {code}); see the error above")
-
-
-def run_demo(out: Path, motion: str = "move_right", train_steps: int | None = None, videos: int = 4,
-             gen_steps: int = 25, guidance: float = 4.0, num_train_videos: int = 12, seed: int = 0) -> Path:
-    """Run the demo into ``out``; returns the report path."""
-    if videos < 1 or (train_steps is not None and train_steps < 1):
-        raise ValueError(f"--videos {videos}, --train-steps {train_steps}: both must be at least 1 (leave --train-steps "
-                         "out for the toy config's steps)")
-    prompt = get_motion(motion).prompt
-    config = toy_config(motion)
-    data = out / "data" / prompt.replace(" ", "_")
-    print(f"[1/4] rendering {num_train_videos} training videos of {motion!r} ({prompt!r}) into {data}")
-    if not data.exists():
-        make_set(motion, data, num_videos=num_train_videos, num_frames=24, seed=seed, colours=TRAIN_COLOURS)
-
-    print(f"[2/4] tuning the motion on the built-in toy base ({config})")
-    overrides = [f"data={data}", f"output_dir={out / 'motion'}"] + ([f"steps={train_steps}"] if train_steps is not None else [])
-    _cli(["train", str(config), *overrides])
-    motion_file = out / "motion" / "motion.safetensors"
-
-    print(f"[3/4] generating videos of unseen content ({', '.join(HELD_OUT_COLOURS)} objects)")
-    generated = out / "videos"
-    common = ["--motion", str(motion_file), "--out", str(generated), "--steps", str(gen_steps), "--guidance", str(guidance)]
-    for index in range(videos):
-        colour, shape = unseen_content(motion, index)
-        image, _ = first_frame(motion, seed=1000 + index, colour=colour, shape=shape)
-        image_path = out / "first_frames" / f"{colour}-{shape}-{index}.png"
-        image_path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(image_path)
-        video_prompt = f"a {colour} {shape} {prompt}"
-        _cli(["generate", *common, "--prompt", video_prompt, "--image", str(image_path), "--seed", str(index)])
-        _cli(["generate", *common, "--prompt", video_prompt, "--image-prompt", f"a {colour} {shape}",
-              "--seed", str(100 + index), "--t2i-steps", str(gen_steps), "--t2i-guidance", str(guidance)])
-
-    print("[4/4] scoring the videos with the toy metrics")
-    return write_report(out, motion, generated, data)
-
-
-def write_report(out: Path, motion: str, generated: Path, data: Path) -> Path:
+def write_report(out: Path, motion: str, generated: Path, data: Path, log=print) -> Path:
     """Score generated (and, as a sanity check, training) videos; write report.md and report.json.
 
     Generated videos are scored on the exact frames of their contact sheets (the GIF's
@@ -120,8 +68,9 @@ def write_report(out: Path, motion: str, generated: Path, data: Path) -> Path:
     lines += [f"| {r['video']} | {r['first_frame']} | " + " | ".join(f"{r[k]:.2f}" for k in SCORES) + " |" for r in rows]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[:6 + len(summary)]))
-    print(f"report: {report}; videos: {generated}")
+    if log is not None:
+        log("\n".join(lines[:6 + len(summary)]))
+        log(f"report: {report}; videos: {generated}")
     return report
 
 

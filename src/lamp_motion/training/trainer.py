@@ -25,6 +25,7 @@ from accelerate.utils import set_seed
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
+from ..builtin import resolve_base
 from ..config_io import config_to_yaml
 from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_videos
 from ..data.augment import jitter_colours
@@ -134,7 +135,7 @@ class Trainer:
         self.video_set = scan_videos(cfg.data, cfg.num_frames, cfg.stride, cfg.height, cfg.width, prompt=cfg.prompt,
                                      resize=cfg.resize)
         self.log(self.video_set.report())
-        base = self._given_base or load_base(cfg.base, config=cfg.base_config)
+        base = self._given_base or load_base(resolve_base(cfg.base), config=cfg.base_config)
         self.base = base
         self.scheduler = base.noise_scheduler()
         self.validation = self._validation_cases() if cfg.validate_every > 0 else []

@@ -1,0 +1,66 @@
+"""What the generation jobs share: the device, the motion's defaults, the video model, one written video."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..builtin import resolve_base
+from ..errors import SettingError
+from ..models.loading import BaseModel, load_base
+from ..models.motion_file import MotionFile
+from ..pipelines.lamp_pipeline import DEFAULT_SIZE
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+Log = Callable[[str], None]
+
+
+def resolve_device(device: str = "auto", dtype: str = "auto") -> tuple[torch.device, torch.dtype]:
+    """``device`` ("auto": cuda when available) and ``dtype`` ("auto": fp16 on a GPU, fp32 on a CPU) as torch objects."""
+    if dtype not in ("auto", *DTYPES):
+        raise SettingError(f"{{dtype}}={dtype!r} is not one of auto, {', '.join(DTYPES)}", "dtype")
+    resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else torch.device(device)
+    if dtype == "auto":
+        dtype = "fp16" if resolved.type == "cuda" else "fp32"
+    return resolved, DTYPES[dtype]
+
+
+def motion_size(header: MotionFile, height: int | None, width: int | None) -> tuple[int, int, int]:
+    """``(height, width, window)``: the given size, else the motion's training size, else the paper's; the window is the
+    number of frames the motion was trained on."""
+    trained = header.trained_size
+    return (height or trained["height"] or DEFAULT_SIZE["height"], width or trained["width"] or DEFAULT_SIZE["width"],
+            trained["num_frames"] or DEFAULT_SIZE["num_frames"])
+
+
+def load_motion_base(header: MotionFile, base: str | os.PathLike[str] | None, dtype: torch.dtype) -> BaseModel:
+    """``base``, else the base the motion was trained on, else the built-in toy base."""
+    return load_base(resolve_base(base if base is not None else header.metadata.get("base")), dtype=dtype)
+
+
+@dataclass
+class GeneratedVideo:
+    """One video written by a job: its files (mp4, gif, PNG contact sheet, JSON of every setting) and frames."""
+
+    json: Path
+    prompt: str
+    seed: int | None
+    frames: np.ndarray  # (f, h, w, 3) uint8, the exact frames written
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mp4(self) -> Path:
+        return self.json.with_suffix(".mp4")
+
+    @property
+    def gif(self) -> Path:
+        return self.json.with_suffix(".gif")
+
+    @property
+    def sheet(self) -> Path:
+        return self.json.with_suffix(".png")

@@ -1,0 +1,188 @@
+"""Edit: one video, edited through its first frame, with the motion tuned on that video."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from ..errors import SettingError, name_settings
+from ..files import OutputWriteError, check_output_folder
+from ..models import read_motion_header
+from ..pipelines.canny import first_frame_from_canny
+from ..pipelines.editing import edit_video, source_clip
+from ..pipelines.first_frame import check_source
+from ..pipelines.images import fit_image, load_image
+from ..pipelines.lamp_pipeline import LampPipeline, resolve_generation
+from ..pipelines.outputs import slug, write_outputs
+from ..video_io import read_video
+from .common import GeneratedVideo, Log, load_motion_base, motion_size, resolve_device
+
+DEFAULT_STRIDE = 2  # frames taken from the source when the motion file records no training stride
+
+
+def _trained_stride(header) -> int | None:
+    import yaml
+
+    try:
+        config = yaml.safe_load(header.metadata.get("config") or "")
+    except yaml.YAMLError:
+        return None
+    stride = config.get("stride") if isinstance(config, dict) else None
+    return stride if isinstance(stride, int) else None
+
+
+@dataclass
+class EditSettings:
+    """Everything :func:`edit` needs; the edited first frame comes from ``image`` or from ``canny_controlnet``."""
+
+    motion: str | os.PathLike[str]  # the motion tuned on the source video
+    video: str | os.PathLike[str]  # the source video
+    prompt: str  # the edited video's prompt
+    image: str | os.PathLike[str] | Image.Image | None = None  # the edited first frame
+    canny_controlnet: str | None = None  # or: make it with this canny ControlNet (hub id or folder) ...
+    canny_image_model: str | None = None  # ... of this image model, from the source's first frame
+    image_prompt: str | None = None  # prompt of the ControlNet image model (default: prompt)
+    canny_steps: int = 30
+    canny_guidance: float = 7.0
+    canny_scale: float = 1.0  # ControlNet conditioning scale
+    canny_thresholds: tuple[float, float] = (100.0, 200.0)  # canny hysteresis thresholds (low, high)
+    frames: int | None = None  # frames to edit (default: the motion's window)
+    stride: int | None = None  # take every stride-th source frame (default: the motion's training stride, else 2)
+    start: int = 0  # first source frame used
+    out: str | os.PathLike[str] = "outputs/edits"
+    base: str | None = None  # base model (default: the one the motion was trained on)
+    height: int | None = None  # default: the motion's training size
+    width: int | None = None
+    steps: int | None = None  # DDIM steps of inversion and sampling (default: the motion file's, else 50)
+    guidance: float | None = None  # default: the motion file's, else 12.5
+    negative_prompt: str | None = None
+    seed: int | None = None  # seeds only a ControlNet first frame: inversion and sampling are deterministic
+    fps: float | None = None  # default: the source's frame rate divided by the stride
+    adain: bool = True
+    histogram_matching: bool = True
+    device: str = "auto"
+    dtype: str = "auto"
+    allow_other_base: bool = False
+
+
+@dataclass
+class EditResult:
+    """The edited video, and the edited first frame as given to the model (PNG beside it)."""
+
+    video: GeneratedVideo
+    first_frame: Path
+    settings: dict
+
+
+def _check_first_frame_source(settings: EditSettings) -> None:
+    if (settings.image is None) == (settings.canny_controlnet is None):
+        raise SettingError("give the edited first frame as {image}, or {canny_controlnet} MODEL to make it from the "
+                           "source's edges; exactly one of the two", "image", "canny_controlnet")
+    if settings.canny_controlnet and not settings.canny_image_model:
+        raise SettingError("{canny_controlnet} needs {canny_image_model} MODEL, the image model the ControlNet belongs "
+                           "to (e.g. stabilityai/stable-diffusion-xl-base-1.0 for diffusers/controlnet-canny-sdxl-1.0)",
+                           "canny_controlnet", "canny_image_model")
+    if settings.canny_image_model and not settings.canny_controlnet:
+        raise SettingError("{canny_image_model} is used only with {canny_controlnet} MODEL; with {image}, leave it out",
+                           "canny_image_model", "canny_controlnet", "image")
+    low, high = settings.canny_thresholds
+    if settings.canny_controlnet and not 0 <= low <= high:
+        raise SettingError(f"{{canny_thresholds}} {low:g} {high:g}: need 0 <= LOW <= HIGH (ControlNet's annotator uses "
+                           f"100 200)", "canny_thresholds")
+    if settings.fps is not None and not settings.fps > 0:  # nan too
+        raise SettingError(f"{{fps}}={settings.fps} is not a frame rate; give frames per second above 0, e.g. 8", "fps")
+
+
+def edit(settings: EditSettings, log: Log | None = print, given_by: str = "settings",
+         names: Mapping[str, str] | None = None) -> EditResult:
+    """DDIM-invert the source clip with the motion, then generate from that noise with the edited first frame.
+
+    Writes the video (mp4, gif, contact sheet, JSON of every setting) and the edited first
+    frame into ``settings.out``; with a ControlNet, also the canny edges. ``log`` receives
+    the notes (settings named as ``names`` says) and the path written; ``given_by`` names
+    where given steps and guidance came from in the JSON's ``setting_sources``.
+    """
+    say = log or (lambda _: None)
+
+    # 1. Check everything that needs no model: motion header, sizes, source video, edited image.
+    header = read_motion_header(settings.motion)
+    height, width, window = motion_size(header, settings.height, settings.width)
+    frames = settings.frames if settings.frames is not None else window
+    stride = settings.stride if settings.stride is not None else (_trained_stride(header) or DEFAULT_STRIDE)
+    sampling, sources = resolve_generation({"steps": settings.steps, "guidance": settings.guidance}, header.generation,
+                                           given_by)
+    LampPipeline.check_inputs(frames, height, width, sampling["steps"], sampling["guidance"], 0.0, "np")
+    _check_first_frame_source(settings)
+    if settings.canny_controlnet:  # both names, before either model loads
+        check_source(settings.canny_controlnet, "canny_controlnet")
+        check_source(settings.canny_image_model, "canny_image_model")
+    notes: list[str] = []
+    video, source_fps = read_video(settings.video, notes)
+    clip = source_clip(video, frames, stride, height, width, settings.start, notes)
+    image = settings.image
+    if image is not None and not isinstance(image, Image.Image):
+        image = load_image(image, notes)
+    try:
+        check_output_folder(settings.out, "{out}")
+    except OutputWriteError as error:
+        raise SettingError(str(error), "out") from error
+    device, dtype = resolve_device(settings.device, settings.dtype)
+    out_dir = Path(settings.out)
+    name = f"{slug(settings.prompt)}-edit"
+    files = {"first_frame": f"{name}-first-frame.png"}
+
+    # 2. The edited first frame: the user's image, or a ControlNet image model (released before the video stage).
+    image_prompt = settings.image_prompt or settings.prompt
+    if image is None:  # edges of the source's own first frame, at the image model's size (no upscaled clip frame)
+        low, high = settings.canny_thresholds
+        image, edges = first_frame_from_canny(Image.fromarray(video[settings.start]), image_prompt,
+                                              settings.canny_controlnet, settings.canny_image_model, height, width,
+                                              device, dtype, seed=settings.seed or 0, steps=settings.canny_steps,
+                                              guidance=settings.canny_guidance,
+                                              conditioning_scale=settings.canny_scale, low=low, high=high)
+        first_frame = f"canny:{settings.canny_controlnet} with {settings.canny_image_model}"
+        files["canny_edges"] = f"{name}-canny.png"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        edges.save(out_dir / files["canny_edges"])
+    else:
+        given = settings.image if not isinstance(settings.image, Image.Image) else "(given)"
+        first_frame, image_prompt = f"image:{given}", None
+        if settings.seed is not None:
+            notes.append(name_settings("{seed} has no effect with {image}: DDIM inversion and DDIM sampling are "
+                                       "deterministic (the seed is used only to make a first frame with "
+                                       "{canny_controlnet})", names, "seed", "image", "canny_controlnet"))
+    image, note = fit_image(image, height, width)
+    if note:
+        notes.append(f"edited first frame {note}")
+
+    # 3. The video model, then inversion of the source and generation from it.
+    base = load_motion_base(header, settings.base, dtype)
+    pipe = LampPipeline.from_base(base, settings.motion, allow_other_base=settings.allow_other_base).to(device)
+    out = edit_video(pipe, clip, image, settings.prompt, num_frames=frames, stride=1, height=height, width=width,
+                     num_inference_steps=sampling["steps"], guidance_scale=sampling["guidance"],
+                     negative_prompt=settings.negative_prompt, adain=settings.adain,
+                     histogram_matching=settings.histogram_matching)
+    for line in notes + out.notes:
+        say(f"note: {line}")
+
+    # 4. Video files, the edited first frame as given to the model, and every setting.
+    fps = settings.fps or source_fps / stride
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image.save(out_dir / files["first_frame"])
+    record = dict(prompt=settings.prompt, motion=str(settings.motion), motion_prompt=header.prompt, base=base.source,
+                  source_video=str(settings.video), source_fps=source_fps, start=settings.start, stride=stride,
+                  frames=frames, first_frame=first_frame, image_prompt=image_prompt, height=height, width=width,
+                  steps=sampling["steps"], inversion="DDIM, empty prompt, no guidance, same steps",
+                  guidance=sampling["guidance"], setting_sources=sources, negative_prompt=settings.negative_prompt,
+                  shared_noise=0.0, adain=settings.adain, histogram_matching=settings.histogram_matching,
+                  device=str(device), dtype=str(dtype), seed=None if settings.image is not None else settings.seed or 0,
+                  images=files)
+    path = write_outputs(out_dir, name, out.frames[0], fps, record)
+    say(f"edited video: {path.with_suffix('.mp4')}")
+    video_out = GeneratedVideo(json=path, prompt=settings.prompt, seed=record["seed"], frames=out.frames[0],
+                               notes=notes + out.notes)
+    return EditResult(video=video_out, first_frame=out_dir / files["first_frame"], settings=record)
