@@ -21,6 +21,13 @@ def toy_set(tmp_path_factory) -> list[Path]:
     return make_set("move_right", tmp_path_factory.mktemp("sets") / "moves_right", num_videos=4, num_frames=8, seed=0)
 
 
+@pytest.fixture(scope="module")
+def tuned(toy_set, tmp_path_factory) -> tuple[Handlers, list]:
+    """Handlers whose library holds moves_right, tuned for 3 steps from an upload; and the tuning's updates."""
+    h = handlers(tmp_path_factory.mktemp("ui"))
+    return h, tune(h, toy_set)
+
+
 def handlers(tmp_path: Path, **changes) -> Handlers:
     return Handlers(UISettings(motions=tmp_path / "motions", work=tmp_path / "work", **changes))
 
@@ -97,9 +104,8 @@ def test_long_videos_and_dot_dot_folders_are_refused_on_the_page(toy_set, tmp_pa
     assert "motion name '../x'" in named.report
 
 
-def test_tune_fills_the_library_and_cancel_keeps_a_checkpoint(toy_set, tmp_path):
-    h = handlers(tmp_path)
-    updates = tune(h, toy_set)
+def test_tune_fills_the_library_and_cancel_keeps_a_checkpoint(tuned, toy_set):
+    h, updates = tuned
     assert updates[-1].finished and updates[-1].status.startswith("**done**: 3 steps")
     assert h.motion_names() == ["moves_right"]
     assert "prompt *moves right*, 4 frames of 32x32, base `built-in toy base`, 3 steps" in h.describe_motion("moves_right")
@@ -115,7 +121,7 @@ def test_tune_fills_the_library_and_cancel_keeps_a_checkpoint(toy_set, tmp_path)
     assert stopped[-1].status.startswith("**stopped**: interrupted at step")
     assert not stopped[-1].finished and h.motion_names() == ["moves_right"]
     assert h.cancel("session-1") == "no tuning of yours is running"
-    assert list((tmp_path / "motions" / "stopped" / "checkpoints").iterdir())
+    assert list((h.settings.motions / "stopped" / "checkpoints").iterdir())
     resumed = tune(h, toy_set, name="stopped", resume=True, steps=stopped[-1].progress[0] + 1)
     assert resumed[-1].finished, resumed[-1].status
     assert h.motion_names() == ["moves_right", "stopped"]
@@ -127,3 +133,30 @@ def test_the_app_builds_with_four_tabs(tmp_path):
     app = build_app(UISettings(motions=tmp_path / "motions", work=tmp_path / "work"))
     ids = {block.elem_id for block in app.blocks.values()}
     assert {"tab-tune", "tab-generate", "tab-edit", "tab-evaluate", "tune-start", "gen-run"} <= ids
+
+
+def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_path):
+    from PIL import Image
+
+    from lamp_motion.video_io import read_video
+
+    h, _ = tuned
+    out = h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2)
+    assert [Path(p).suffix for p in out.files] == [".mp4", ".gif", ".png", ".json"]
+    assert all(Path(p).is_file() for p in out.files) and out.mp4 == out.files[0] and out.sheet == out.files[2]
+    assert read_video(out.mp4)[0].shape[0] == 4 and out.settings["steps"] == 2
+    with pytest.raises(ValueError, match="prompt is empty"):
+        h.generate("moves_right", None, "", "", " ", None, 0, 2, None, 0.2)
+    with pytest.raises(ValueError, match="motion 'nope' is not in the library"):
+        h.generate("nope", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2)
+
+    first = tmp_path / "first.png"
+    Image.fromarray(read_video(toy_set[0])[0][0]).save(first)
+    edited = h.edit("moves_right", str(toy_set[0]), str(first), "a red circle moves right", 2, 0)
+    assert Path(edited.mp4).is_file() and read_video(edited.mp4)[0].shape[0] > 1
+
+    batch = next(b for b in h.batches() if b.startswith("videos/"))
+    table, files = h.evaluate(batch, "")
+    assert "|" in table and [Path(f).name for f in files] == ["eval.json", "eval.md"]
+    with pytest.raises(ValueError, match="is not a finished batch"):
+        h.evaluate("../motions", "")

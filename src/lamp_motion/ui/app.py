@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
+from ..errors import SettingError
 from ..files import OutputWriteError
 from ..training.errors import TrainingError
 from ..video_io import VIDEO_SUFFIXES
@@ -20,6 +21,11 @@ from .handlers import Handlers, UISettings, VideoOutput
 
 USER_ERRORS = (ValueError, FileNotFoundError, TrainingError, OutputWriteError)
 JOB = dict(concurrency_id="device", concurrency_limit=1)  # one job at a time on the device
+# How the page names the jobs' settings in messages (lamp_motion.errors.SettingError).
+LABELS = {"prompt": "Prompt", "frames": "Frames", "steps": "Steps", "guidance": "Guidance", "seed": "Seed",
+          "shared_noise": "Shared noise", "image": "First frame", "image_prompt": "First-frame prompt",
+          "t2i": "First-frame model", "video": "Source video", "clip": "CLIP model", "inputs": "Batch",
+          "motion": "Motion"}
 
 
 def _page_errors(fn: Callable) -> Callable:
@@ -30,7 +36,8 @@ def _page_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as error:
-            raise gr.Error(str(error), duration=None) from error
+            message = error.render(LABELS) if isinstance(error, SettingError) else str(error)
+            raise gr.Error(message, duration=None) from error
 
     return wrapper
 
@@ -73,7 +80,8 @@ def build_app(settings: UISettings) -> gr.Blocks:
                             cancel = gr.Button("Cancel (keeps a checkpoint)", variant="stop", elem_id="tune-cancel")
                     with gr.Column():
                         status = gr.Markdown("", elem_id="tune-status")
-                        validation = gr.Video(label="Latest validation video", interactive=False, elem_id="tune-validation")
+                        validation = gr.Video(label="Latest validation video", interactive=False, height=260,
+                                              elem_id="tune-validation")
                         report = gr.Markdown("", elem_id="tune-report")
 
             with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
@@ -87,12 +95,12 @@ def build_app(settings: UISettings) -> gr.Blocks:
                         gen_t2i = gr.Textbox(label="First-frame model: a diffusers T2I hub id or folder (empty: the base)")
                         gen_prompt = gr.Textbox(label="Prompt", elem_id="gen-prompt")
                         with gr.Row():
-                            gen_frames = gr.Number(None, label="Frames (empty: the window; more chains windows)",
+                            gen_frames = gr.Number(0, label="Frames (0: the window; more chains windows)",
                                                    precision=0, elem_id="gen-frames")
                             gen_seed = gr.Number(0, label="Seed", precision=0)
-                            gen_steps = gr.Number(None, label="Steps (empty: the motion's)", precision=0,
+                            gen_steps = gr.Number(0, label="Steps (0: the motion's)", precision=0,
                                                   elem_id="gen-steps")
-                            gen_guidance = gr.Number(None, label="Guidance (empty: the motion's)")
+                            gen_guidance = gr.Number(0, label="Guidance (0: the motion's; 1: off)")
                         gen_noise = gr.Slider(0, 1, 0.2, step=0.05, label="Shared noise")
                         gen_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
                     with gr.Column():
@@ -107,7 +115,7 @@ def build_app(settings: UISettings) -> gr.Blocks:
                         edit_image = gr.Image(type="filepath", label="Edited first frame", elem_id="edit-image")
                         edit_prompt = gr.Textbox(label="Prompt of the edit", elem_id="edit-prompt")
                         with gr.Row():
-                            edit_steps = gr.Number(None, label="Inversion and sampling steps (empty: the motion's)",
+                            edit_steps = gr.Number(0, label="Inversion and sampling steps (0: the motion's)",
                                                    precision=0)
                             edit_seed = gr.Number(0, label="Seed", precision=0)
                         edit_button = gr.Button("Edit", variant="primary", elem_id="edit-run")
@@ -146,8 +154,9 @@ def build_app(settings: UISettings) -> gr.Blocks:
             names = h.motion_names()
             return gr.update(choices=names), gr.update(choices=names), gr.update(choices=h.batches())
 
-        app.load(refresh, None, [*motion_lists, batch], queue=False)
-        gen_motion.change(_page_errors(h.describe_motion), gen_motion, gen_info, queue=False)
+        describe = _page_errors(h.describe_motion)
+        app.load(refresh, None, [*motion_lists, batch], queue=False).then(describe, gen_motion, gen_info, queue=False)
+        gen_motion.change(describe, gen_motion, gen_info, queue=False)
         gen_button.click(_page_errors(lambda *values: _video_outputs(h.generate(*values))),
                          [gen_motion, gen_image, gen_image_prompt, gen_t2i, gen_prompt, gen_frames, gen_seed, gen_steps,
                           gen_guidance, gen_noise], gen_outputs, **JOB).then(refresh, None, [*motion_lists, batch])
@@ -160,8 +169,8 @@ def build_app(settings: UISettings) -> gr.Blocks:
 
 def _result_column(prefix: str) -> list:
     """The video, its contact sheet, the downloads, the settings and the log."""
-    return [gr.Video(label="Video (mp4)", interactive=False, elem_id=f"{prefix}-video"),
-            gr.Image(label="Contact sheet", type="filepath", interactive=False, elem_id=f"{prefix}-sheet"),
+    return [gr.Video(label="Video (mp4)", interactive=False, height=260, elem_id=f"{prefix}-video"),
+            gr.Image(label="Contact sheet", type="filepath", interactive=False, height=160, elem_id=f"{prefix}-sheet"),
             gr.File(label="Downloads: mp4, gif, contact sheet, settings JSON", file_count="multiple",
                     interactive=False, elem_id=f"{prefix}-files"),
             gr.JSON(label="Settings", elem_id=f"{prefix}-settings"),

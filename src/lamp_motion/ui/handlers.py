@@ -147,7 +147,7 @@ class Handlers:
         settings = GenerateSettings(
             motion=entry.path, prompt=_required(prompt, "prompt"), out=_new_folder(self.settings.work / "videos", prompt),
             image=image or None, t2i=(t2i or "").strip() or None, image_prompt=(image_prompt or "").strip() or None,
-            frames=_int(frames), steps=_int(steps), guidance=None if guidance is None else float(guidance),
+            frames=_int(frames), steps=_int(steps), guidance=float(guidance) if guidance else None,
             seed=int(seed or 0), shared_noise=float(shared_noise), device=self.settings.device)
         result = actions.generate(settings, log=lines.append)
         return _video_output(result.videos[0], result.settings, lines)
@@ -168,7 +168,7 @@ class Handlers:
                                 out=_new_folder(self.settings.work / "edits", prompt), steps=_int(steps),
                                 seed=int(seed or 0), device=self.settings.device)
         result = actions.edit(settings, log=lines.append)
-        return _video_output(result.video, getattr(result, "settings", None) or {}, lines)
+        return _video_output(result.video, result.settings, lines)
 
     def batches(self) -> list[str]:
         """Finished batches (generate and edit runs), newest first, relative to the work folder."""
@@ -210,8 +210,8 @@ def _new_folder(parent: Path, label: str) -> Path:
 
 
 def _video_output(video, settings: dict, lines: list[str]) -> VideoOutput:
-    files = [str(p) for p in (video.mp4, video.gif, video.sheet, video.json) if p is not None]
-    notes = [f"note: {note}" for note in getattr(video, "notes", [])]
+    files = [str(p) for p in (video.mp4, video.gif, video.sheet, video.json)]
+    notes = [f"note: {note}" for note in video.notes]
     return VideoOutput(str(video.mp4), str(video.sheet), files, settings, "\n".join(lines + notes))
 
 
@@ -222,7 +222,8 @@ def _required(text: str | None, name: str) -> str:
 
 
 def _int(value: float | None) -> int | None:
-    return None if value is None else int(value)
+    """A whole-number field; empty or 0 means the default (None)."""
+    return int(value) if value else None
 
 
 def _str(path: Path | None) -> str | None:
