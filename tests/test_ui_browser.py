@@ -26,6 +26,9 @@ from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
+import httpx  # noqa: E402  (gradio's own dependency)
+from PIL import Image  # noqa: E402
+
 from lamp_motion.toy.sets import make_set  # noqa: E402
 from lamp_motion.video_io import read_video  # noqa: E402
 
@@ -199,12 +202,22 @@ def test_tune_then_generate_in_a_browser(server, browser, shots, tmp_path):
     assert duration > 0
     assert "mp4" in text_of(browser, "gen-files") and "json" in text_of(browser, "gen-files")
 
-    # 3. Edit (the form) and 4. Evaluate the batch just made.
+    # 3. Edit: a training video with its first frame recoloured, 4 steps.
+    first = tmp_path / "edited.png"
+    Image.fromarray(read_video(paths[0])[0][0][..., ::-1].copy()).save(first)
     open_tab(browser, "edit")
     choose(browser, "edit-motion", "moves_right")
-    upload(browser, "edit-video", paths[:1])
-    fill(browser, "edit-prompt", "a red circle moves right")
+    upload(browser, "edit-source", paths[:1])
+    upload(browser, "edit-image", [first])
+    fill(browser, "edit-prompt", "a circle moves right")
+    fill(browser, "edit-steps", 4)
+    wait_for(lambda: paths[0].stem in text_of(browser, "edit-source"), 60, "the source video upload", browser)
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#edit-image img"), 60, "the first frame upload", browser)
+    browser.find_element(By.ID, "edit-run").click()
+    wait_for(lambda: video_source(browser, "edit-video"), JOB_SECONDS, "the edited video", browser)
     screenshot(browser, shots / "edit.png")
+
+    # 4. Evaluate the batch just made.
     open_tab(browser, "evaluate")
     choose(browser, "eval-batch", "videos/")
     browser.find_element(By.ID, "eval-run").click()
@@ -222,10 +235,11 @@ def test_oversize_uploads_and_dot_dot_folders_are_refused(server, browser, shots
     upload(browser, "tune-files", [big])
     fill(browser, "tune-name", "too_big")
     browser.find_element(By.ID, "tune-start").click()
-    message = wait_for(lambda: next((line for line in browser.find_element(By.TAG_NAME, "body").text.splitlines()
-                                     if "1 MB" in line or "maximum" in line.lower() or "too large" in line.lower()), None),
-                       60, "a message refusing the 2 MB file", browser, errors=False)
+    message = wait_for(lambda: toasts(browser), 60, "a message refusing the 2 MB file", browser, errors=False)
     browser.save_screenshot(str(shots / "refused-size.png"))
+    assert "maximum allowed size" in message and "big.mp4" in message
+    response = httpx.post(f"{url}/gradio_api/upload", files={"files": ("big.mp4", big.read_bytes())}, timeout=30)
+    assert response.status_code == 413, response.text  # refused by the server too, not only by the page
 
     browser.get(url)
     wait_for(lambda: browser.find_elements(By.ID, "tune-start"), 60, "the page", browser)
@@ -235,4 +249,3 @@ def test_oversize_uploads_and_dot_dot_folders_are_refused(server, browser, shots
     wait_for(lambda: "refused" in text_of(browser, "tune-status"), 60, "the refusal", browser)
     assert "without '..'" in text_of(browser, "tune-report")
     browser.save_screenshot(str(shots / "refused-path.png"))
-    assert message

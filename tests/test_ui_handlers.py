@@ -160,3 +160,11 @@ def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_
     assert "|" in table and [Path(f).name for f in files] == ["eval.json", "eval.md"]
     with pytest.raises(ValueError, match="is not a finished batch"):
         h.evaluate("../motions", "")
+
+
+def test_lamp_ui_listens_on_localhost_without_a_share_link_by_default():
+    from lamp_motion.cli.main import build_parser
+
+    args = build_parser().parse_args(["ui"])
+    assert (args.host, args.port, args.share, args.data_root) == ("127.0.0.1", 7860, False, None)
+    assert args.func(build_parser().parse_args(["ui", "--max-file-mb", "0"])) == 2

@@ -19,6 +19,8 @@ from ..training.errors import TrainingError
 from ..video_io import VIDEO_SUFFIXES
 from .handlers import Handlers, UISettings, VideoOutput
 
+# Reports and logs wrap instead of scrolling sideways.
+CSS = " ".join(f"#{box} pre, #{box} code {{ white-space: pre-wrap !important; }}" for box in ("tune-report", "gen-log", "edit-log"))
 USER_ERRORS = (ValueError, FileNotFoundError, TrainingError, OutputWriteError)
 JOB = dict(concurrency_id="device", concurrency_limit=1)  # one job at a time on the device
 # How the page names the jobs' settings in messages (lamp_motion.errors.SettingError).
@@ -50,7 +52,7 @@ def build_app(settings: UISettings) -> gr.Blocks:
     h = Handlers(settings)
     start = h.tune_defaults()
     limits = settings.limits
-    root = f"under `{settings.data_root}`" if settings.data_root else "off (start with `--data-root DIR`)"
+    root = f"under {settings.data_root}" if settings.data_root else "off; start with --data-root DIR"
 
     with gr.Blocks(title="LAMP", analytics_enabled=False) as app:
         gr.Markdown(f"# LAMP: learn a motion from a few videos\nBase for new motions: "
@@ -111,11 +113,11 @@ def build_app(settings: UISettings) -> gr.Blocks:
                     with gr.Column():
                         edit_motion = gr.Dropdown(h.motion_names(), label="Motion tuned on the source video",
                                                   elem_id="edit-motion")
-                        edit_video = gr.File(label="Source video", file_types=list(VIDEO_SUFFIXES), elem_id="edit-video")
+                        edit_video = gr.File(label="Source video", file_types=list(VIDEO_SUFFIXES), elem_id="edit-source")
                         edit_image = gr.Image(type="filepath", label="Edited first frame", elem_id="edit-image")
                         edit_prompt = gr.Textbox(label="Prompt of the edit", elem_id="edit-prompt")
                         with gr.Row():
-                            edit_steps = gr.Number(0, label="Inversion and sampling steps (0: the motion's)",
+                            edit_steps = gr.Number(0, label="Inversion and sampling steps (0: the motion's)", elem_id="edit-steps",
                                                    precision=0)
                             edit_seed = gr.Number(0, label="Seed", precision=0)
                         edit_button = gr.Button("Edit", variant="primary", elem_id="edit-run")
@@ -185,4 +187,4 @@ def launch(settings: UISettings, host: str = "127.0.0.1", port: int = 7860, shar
     app.queue(default_concurrency_limit=1)
     app.launch(server_name=host, server_port=port, share=share, max_file_size=settings.limits.max_file_bytes,
                allowed_paths=[str(settings.motions.resolve()), str(settings.work.resolve())], show_error=True,
-               footer_links=[])
+               footer_links=[], css=CSS)
