@@ -185,6 +185,10 @@ def launch(settings: UISettings, host: str = "127.0.0.1", port: int = 7860, shar
     settings.work.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     app.queue(default_concurrency_limit=1)
-    app.launch(server_name=host, server_port=port, share=share, max_file_size=settings.limits.max_file_bytes,
-               allowed_paths=[str(settings.motions.resolve()), str(settings.work.resolve())], show_error=True,
-               footer_links=[], css=CSS)
+    _, local_url, share_url = app.launch(
+        server_name=host, server_port=port, share=share, max_file_size=settings.limits.max_file_bytes,
+        allowed_paths=[str(settings.motions.resolve()), str(settings.work.resolve())], show_error=True,
+        footer_links=[], css=CSS, quiet=True, prevent_thread_lock=True)
+    print(f"lamp ui: open {local_url}" + (f" (public link: {share_url})" if share_url else " (no public link; --share makes one)"),
+          flush=True)
+    app.block_thread()

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data import scan_videos
-from ..data.video_set import DataError
 from ..pipelines.outputs import slug
 from ..video_io import read_video
 from . import actions
