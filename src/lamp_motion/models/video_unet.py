@@ -52,7 +52,7 @@ class MotionOptions:
     temporal_attention: bool = True  # temporal attention after every transformer block's feed-forward
     # What trains: "lamp" (the paper's set: added layers + attn1.to_q), "attn1" (added layers +
     # all of attn1: q, k, v, out) or "unet" (every UNet weight; the motion file then holds
-    # the whole UNet). The last two are experiments beyond the paper (docs/results.md).
+    # the whole UNet). The last two are experiments beyond the paper (docs/results.md, docs/experiments.md).
     train_layers: str = "lamp"
     # GroupNorm statistics of the ResNet norms and conv_norm_out: "per_frame" (each frame alone) or
     # "joint" (pooled over the clip's frames, as the authors' code). Files without it read as "per_frame".

@@ -50,7 +50,7 @@ class TrainConfig:
     first_frame_conditioning: bool = True  # keep frame 1 clean and out of the loss (False = ablation)
     train_layers: str = "lamp"  # "lamp" (added layers + attn1.to_q, the paper's), "attn1" (+ all of attn1) or "unet" (everything; big file)
     # ResNet / output GroupNorm statistics: "joint" (over the clip's frames, frame 1 included, as the authors' code;
-    # lowers the raw model's leakage on sets of one look, docs/results.md) or "per_frame" (each frame alone)
+    # lowers the raw model's leakage on sets of one look, docs/experiments.md) or "per_frame" (each frame alone)
     groupnorm: str = "joint"
 
     # --- optimisation -------------------------------------------------------------
