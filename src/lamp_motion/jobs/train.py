@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..config_io import build_config, load_config, parse_overrides
 from ..training.config import TrainConfig
+from ..training.hooks import TrainingHooks
 from ..training.trainer import train as run_trainer
 from ..training.validation import VideoCheck
 
@@ -32,16 +33,17 @@ def train_config(config: TrainConfig | str | os.PathLike[str] | None = None, ove
 
 
 def train(config: TrainConfig | str | os.PathLike[str] | None, overrides: Sequence[str] = (),
-          check: VideoCheck | str | None = "auto") -> TrainResult:
+          check: VideoCheck | str | None = "auto", hooks: TrainingHooks | None = None) -> TrainResult:
     """Tune a motion; ``config`` is a TrainConfig or a YAML file of its fields, ``overrides`` ``key=value`` strings.
 
     ``check`` scores the validation videos: "auto" picks the toy world's check for toy
     motions on the toy base, or the CLIP frame-1 check when ``validation_clip`` is set
-    (:func:`lamp_motion.metrics.checks.default_check`); None makes none.
+    (:func:`lamp_motion.metrics.checks.default_check`); None makes none. ``hooks``: progress
+    callbacks and a stop request (:class:`lamp_motion.training.hooks.TrainingHooks`).
     """
     from ..metrics.checks import default_check
 
     resolved = train_config(config, overrides)
     chosen = default_check(resolved) if check == "auto" else check
-    motion_file = run_trainer(resolved, chosen)
+    motion_file = run_trainer(resolved, chosen, hooks=hooks)
     return TrainResult(motion_file=Path(motion_file), output_dir=Path(resolved.output_dir), config=resolved)

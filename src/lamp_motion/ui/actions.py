@@ -15,10 +15,9 @@ from ..training.hooks import TrainingHooks
 
 def train(config: TrainConfig, hooks: TrainingHooks) -> Path:
     """Tune a motion with the validation check `lamp train` would use; returns the motion file."""
-    from ..metrics.checks import default_check
-    from ..training.trainer import train as run_training
+    from ..jobs import train as run
 
-    return run_training(config, default_check(config), hooks=hooks)
+    return run(config, hooks=hooks).motion_file
 
 
 def generate(settings, log: Callable[[str], None]):
