@@ -55,7 +55,7 @@ def test_disk_full_at_a_checkpoint_saves_the_weights_and_names_the_last_good_one
     assert "resume=latest" in message
     assert hidden_or_temporary(out) == []
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-000002"]
-    assert read_motion_header(rescued).metadata["step"] == "4"
+    assert read_motion_header(rescued).steps == 4
     monkeypatch.setattr(checkpoint, "save_file", motion_file.save_file)  # space freed
     assert train(tiny_config(motion_folder, tiny_sd_folder, out, steps=4, checkpoint_every=2, resume="latest")).is_file()
 

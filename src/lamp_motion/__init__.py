@@ -24,6 +24,7 @@ _PUBLIC = {
     "run_suite": "jobs.evaluate", "SuiteSettings": "jobs.evaluate",
     "run_demo": "jobs.demo", "DemoSettings": "jobs.demo", "DemoResult": "jobs.demo",
     "LampPipeline": "pipelines.lamp_pipeline", "VideoUNet": "models.video_unet", "MotionOptions": "models.video_unet",
+    "LampMotionAdapter": "models.adapter",
     "SettingError": "errors",
 }
 __all__ = ["__version__", *_PUBLIC]

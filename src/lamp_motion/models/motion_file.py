@@ -1,11 +1,20 @@
 """Motion files: exactly the trainable tensors of a video UNet, as one safetensors file.
 
-Metadata (all strings, as safetensors requires):
-``format`` ("lamp-motion/1"), ``library_version``, ``options`` (MotionOptions as JSON),
-``base_fingerprint`` (JSON, see :mod:`.fingerprint`), ``dtype``, plus any extra keys
-the caller adds (the trainer stores the motion prompt, its resolved config and
-``generation``: the generation settings that suit the motion, JSON ``{"steps": 25,
-"guidance": 4.0}``).
+The tensors are named as the video UNet's parameters. The metadata (all strings, as
+safetensors requires) are :class:`~.adapter.LampMotionAdapter`'s config, written by
+:func:`motion_metadata` and read back by :func:`motion_config` — the one writer and
+the one reader:
+
+* ``format`` ("lamp-motion/1"), ``library_version``, ``dtype`` (of the stored tensors);
+* ``options`` (MotionOptions as JSON) and ``base_fingerprint`` (JSON, see :mod:`.fingerprint`);
+* where recorded: ``prompt``, ``base`` (the base source the motion was trained on, ""
+  for the built-in one), ``num_frames`` / ``height`` / ``width`` / ``stride`` (the
+  training clips'), ``steps`` (training steps done), ``resize``, ``config`` (the
+  resolved training config, YAML) and ``generation`` (the generation settings that suit
+  the motion, JSON ``{"steps": 25, "guidance": 4.0}``).
+
+Files written before the adapter existed have no ``stride`` key (it is read from the
+recorded config) and checkpoints of that time recorded their step as ``step``.
 """
 
 from __future__ import annotations
@@ -16,80 +25,156 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .. import __version__
 from ..files import atomic_path
-from .fingerprint import fingerprint_mismatch
-from .video_unet import MotionOptions, VideoUNet
+from .video_unet import MotionOptions
 
 FORMAT = "lamp-motion/1"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Generation settings a motion file may record, with their types.
 GENERATION_KEYS = {"steps": int, "guidance": float}
+# Recorded fields stored as text, and as whole numbers; the adapter config's name -> the metadata key.
+TEXT_FIELDS = {"prompt": "prompt", "base": "base", "resize": "resize", "training_config": "config"}
+INT_FIELDS = {"num_frames": "num_frames", "height": "height", "width": "width", "stride": "stride", "steps": "steps"}
+# Files whose loading would run code from the file: never opened.
+PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 
 
 class MotionFileError(ValueError):
     """A motion file that cannot be used as asked; the message says why and what to do."""
 
 
+def dtype_name(dtype: str | torch.dtype) -> str:
+    """"fp32", "fp16" or "bf16" for that name or torch dtype; a ValueError for any other."""
+    names = {value: key for key, value in DTYPES.items()}
+    if dtype in DTYPES:
+        return dtype
+    if isinstance(dtype, torch.dtype) and dtype in names:
+        return names[dtype]
+    raise ValueError(f"dtype={dtype!r} is not one of {sorted(DTYPES)} (or torch.float32, torch.float16, torch.bfloat16)")
+
+
+def motion_metadata(config: dict, dtype: str) -> dict[str, str]:
+    """The safetensors metadata of a motion file holding tensors of ``dtype`` with adapter config ``config``."""
+    metadata = {
+        "format": FORMAT,
+        "library_version": config["library_version"] or "",
+        "options": json.dumps(dict(config["options"]), sort_keys=True),
+        "base_fingerprint": json.dumps(dict(config["base_fingerprint"]), sort_keys=True),
+        "dtype": dtype_name(dtype),
+    }
+    for field, key in TEXT_FIELDS.items():
+        if config[field] is not None:
+            metadata[key] = config[field]
+    for field, key in INT_FIELDS.items():
+        if config[field] is not None:
+            metadata[key] = str(int(config[field]))
+    if config["generation"]:
+        metadata["generation"] = json.dumps(dict(config["generation"]))
+    return metadata
+
+
+def recorded_fields(metadata: dict[str, str], where: object = "the motion metadata") -> dict:
+    """The recorded fields (prompt, base, sizes, stride, steps, resize, training_config, generation) of ``metadata``.
+
+    Lenient where today's files may differ: a number that is not a whole number reads
+    as None, and the stride of a file without a ``stride`` key comes from its recorded
+    config. A ``generation`` that is not a JSON mapping is refused (MotionFileError).
+    """
+    fields: dict = {field: metadata.get(key) for field, key in TEXT_FIELDS.items()}
+    fields["training_config"] = fields["training_config"] or None
+    for field, key in INT_FIELDS.items():
+        value = metadata.get(key, "")
+        fields[field] = int(value) if value.isdigit() else None
+    if fields["steps"] is None and metadata.get("step", "").isdigit():  # checkpoints written before the adapter
+        fields["steps"] = int(metadata["step"])
+    if fields["stride"] is None:
+        fields["stride"] = _config_stride(fields["training_config"])
+    fields["generation"] = _generation(metadata.get("generation"), where)
+    return fields
+
+
+def motion_config(metadata: dict[str, str], where: object) -> dict:
+    """The adapter config (all but ``tensor_shapes``) a motion file's ``metadata`` holds; MotionFileError if it holds none."""
+    if metadata.get("format") != FORMAT:
+        raise MotionFileError(f"{where} is not a LAMP motion file (format={metadata.get('format')!r}, expected {FORMAT!r})")
+    try:
+        options = MotionOptions.from_dict(json.loads(metadata["options"])).to_dict()
+        base_fingerprint = json.loads(metadata["base_fingerprint"])
+        if not isinstance(base_fingerprint, dict):
+            raise TypeError("base_fingerprint is not a mapping")
+    except (KeyError, TypeError, ValueError) as error:
+        raise MotionFileError(f"{where} says it is a LAMP motion file but its header is damaged ({type(error).__name__}: "
+                              f"{error}); use the motion.safetensors that `lamp train` wrote, or a checkpoint's") from error
+    return {"options": options, "base_fingerprint": base_fingerprint, **recorded_fields(metadata, where),
+            "library_version": metadata.get("library_version")}
+
+
+def _config_stride(training_config: str | None) -> int | None:
+    try:
+        config = yaml.safe_load(training_config or "")
+    except yaml.YAMLError:
+        return None
+    stride = config.get("stride") if isinstance(config, dict) else None
+    return stride if isinstance(stride, int) and not isinstance(stride, bool) else None
+
+
+def _generation(text: str | None, where: object) -> dict[str, int | float]:
+    try:
+        recorded = json.loads(text or "{}")
+    except json.JSONDecodeError as error:
+        raise MotionFileError(f"{where}: its 'generation' metadata is not JSON ({error}); rewrite it with `lamp train`") from error
+    if not isinstance(recorded, dict):
+        raise MotionFileError(f"{where}: its 'generation' metadata is not a mapping; rewrite it with `lamp train`")
+    settings = {}
+    for key, kind in GENERATION_KEYS.items():
+        value = recorded.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            settings[key] = kind(value)
+    return settings
+
+
 @dataclass
 class MotionFile:
+    """A motion file's header: ``metadata`` as stored, ``config`` as the adapter config it holds (no tensor shapes)."""
+
     path: Path
     options: MotionOptions
     base_fingerprint: dict
     metadata: dict[str, str]
+    config: dict
 
     @property
     def prompt(self) -> str | None:
-        return self.metadata.get("prompt")
+        return self.config["prompt"]
+
+    @property
+    def base(self) -> str | None:
+        """The base source the motion was trained on; None for the built-in base or where not recorded."""
+        return self.config["base"] or None
+
+    @property
+    def stride(self) -> int | None:
+        """The frame stride of the training clips (None where not recorded)."""
+        return self.config["stride"]
+
+    @property
+    def steps(self) -> int | None:
+        """Training steps done when the file was written (None where not recorded)."""
+        return self.config["steps"]
 
     @property
     def trained_size(self) -> dict[str, int | None]:
         """``height``, ``width`` and ``num_frames`` the motion was tuned at (None where not recorded)."""
-        meta = self.metadata
-        return {key: int(meta[key]) if meta.get(key, "").isdigit() else None for key in ("height", "width", "num_frames")}
+        return {key: self.config[key] for key in ("height", "width", "num_frames")}
 
     @property
     def generation(self) -> dict[str, int | float]:
         """The generation settings recorded at training (``steps``, ``guidance``); empty for files without them."""
-        try:
-            recorded = json.loads(self.metadata.get("generation") or "{}")
-        except json.JSONDecodeError as error:
-            raise MotionFileError(f"{self.path}: its 'generation' metadata is not JSON ({error}); rewrite it with `lamp train`") from error
-        if not isinstance(recorded, dict):
-            raise MotionFileError(f"{self.path}: its 'generation' metadata is not a mapping; rewrite it with `lamp train`")
-        settings = {}
-        for key, kind in GENERATION_KEYS.items():
-            value = recorded.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                settings[key] = kind(value)
-        return settings
-
-
-def save_motion(video_unet: VideoUNet, path: str | os.PathLike, dtype: str = "fp16",
-                extra_metadata: dict[str, str] | None = None) -> Path:
-    """Write the trainable tensors of ``video_unet`` to ``path`` atomically.
-
-    Raises:
-        lamp_motion.files.OutputWriteError: the file could not be written (e.g. the disk is full).
-    """
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r} is not one of {sorted(DTYPES)}")
-    path = Path(path)
-    tensors = {name: p.detach().to(DTYPES[dtype]).contiguous().cpu() for name, p in video_unet.trainable_parameters().items()}
-    metadata = {
-        **(extra_metadata or {}),
-        "format": FORMAT,
-        "library_version": __version__,
-        "options": json.dumps(video_unet.options.to_dict(), sort_keys=True),
-        "base_fingerprint": json.dumps(video_unet.base_fingerprint, sort_keys=True),
-        "dtype": dtype,
-    }
-    with atomic_path(path) as temporary:  # a full disk raises OutputWriteError and leaves any older file intact
-        save_file(tensors, str(temporary), metadata=metadata)
-    return path
+        return dict(self.config["generation"])
 
 
 def read_motion_header(path: str | os.PathLike) -> MotionFile:
@@ -102,45 +187,18 @@ def read_motion_header(path: str | os.PathLike) -> MotionFile:
             metadata = handle.metadata() or {}
     except Exception as error:  # safetensors raises its own error types for bad headers
         raise MotionFileError(f"{path} is not a readable safetensors file ({error})") from error
-    if metadata.get("format") != FORMAT:
-        raise MotionFileError(f"{path} is not a LAMP motion file (format={metadata.get('format')!r}, expected {FORMAT!r})")
-    try:
-        options = MotionOptions.from_dict(json.loads(metadata["options"]))
-        base_fingerprint = json.loads(metadata["base_fingerprint"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise MotionFileError(f"{path} says it is a LAMP motion file but its header is damaged ({type(error).__name__}: "
-                              f"{error}); use the motion.safetensors that `lamp train` wrote, or a checkpoint's") from error
-    return MotionFile(path=path, options=options, base_fingerprint=base_fingerprint, metadata=metadata)
+    config = motion_config(metadata, path)
+    return MotionFile(path=path, options=MotionOptions.from_dict(config["options"]),
+                      base_fingerprint=config["base_fingerprint"], metadata=metadata, config=config)
 
 
-def load_motion(video_unet: VideoUNet, path: str | os.PathLike, allow_other_base: bool = False) -> MotionFile:
-    """Load a motion file onto a freshly inflated ``video_unet``.
+def write_motion_file(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Write ``tensors`` and ``metadata`` to ``path`` atomically.
 
-    Fails, naming the first mismatching tensor and what was expected, if the file was
-    made with other options or for a base of another architecture; fails on a base
-    with other weights unless ``allow_other_base`` (e.g. a fine-tune of the same SD).
+    Raises:
+        lamp_motion.files.OutputWriteError: the file could not be written (e.g. the disk is full).
     """
-    header = read_motion_header(path)
-    if header.options != video_unet.options:
-        raise MotionFileError(
-            f"{header.path} was trained with options {header.options.to_dict()}, but this video UNet has "
-            f"{video_unet.options.to_dict()}; inflate the base with the file's options (VideoUNet.inflate(unet, header.options))")
-    expected = video_unet.trainable_parameters()
-    with safe_open(str(header.path), framework="pt") as handle:
-        names = list(handle.keys())
-        for name, param in expected.items():
-            if name not in names:
-                raise MotionFileError(f"{header.path} lacks tensor {name!r} (expected shape {tuple(param.shape)}): it was made for another base model")
-            shape = tuple(handle.get_slice(name).get_shape())
-            if shape != tuple(param.shape):
-                raise MotionFileError(f"{header.path}: tensor {name!r} has shape {shape}, expected {tuple(param.shape)}: it was made for another base model")
-        extra = [n for n in names if n not in expected]
-        if extra:
-            raise MotionFileError(f"{header.path} has tensor {extra[0]!r} that this video UNet does not train: it was made for another base model")
-        why = fingerprint_mismatch(header.base_fingerprint, video_unet.base_fingerprint)
-        if why and not allow_other_base:
-            raise MotionFileError(f"{header.path} was trained on another base: {why}. Load the base it was trained on, or pass allow_other_base=True (--allow-other-base) to apply it anyway")
-        with torch.no_grad():
-            for name, param in expected.items():
-                param.copy_(handle.get_tensor(name).to(param.dtype))
-    return header
+    path = Path(path)
+    with atomic_path(path) as temporary:  # a full disk raises OutputWriteError and leaves any older file intact
+        save_file(tensors, str(temporary), metadata=metadata)
+    return path

@@ -19,6 +19,7 @@ names or channel counts. The video UNet takes and returns ``(b, c, f, h, w)``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
 import torch
 from diffusers import UNet2DConditionModel
@@ -33,6 +34,9 @@ from .clip_norm import GROUPNORM_MODES, ClipGroupNorm
 from .fingerprint import unet_fingerprint
 from .layout import FrameContext, fold_frames, unfold_frames
 from .motion_conv import CONV_MODES, MotionConv2d
+
+if TYPE_CHECKING:
+    from .adapter import LampMotionAdapter
 
 # UNet block classes of the SD 1.x family: the layers LAMP wraps live in these.
 SD1_DOWN_BLOCKS = ("CrossAttnDownBlock2D", "DownBlock2D")
@@ -131,7 +135,7 @@ def _wrapped_conv_slots(unet: UNet2DConditionModel) -> list[tuple[str, nn.Module
 class VideoUNet(nn.Module):
     """LAMP's video UNet: an inflated SD 1.x UNet that takes ``(b, c, f, h, w)`` latents.
 
-    Build it with :meth:`inflate`. ``unet`` is the inflated ``UNet2DConditionModel``:
+    Build it with :meth:`from_unet2d` (or :meth:`inflate`). ``unet`` is the inflated ``UNet2DConditionModel``:
     its pretrained parameters keep their names and values; the added ones are listed
     in ``added_parameter_names``.
     """
@@ -145,6 +149,28 @@ class VideoUNet(nn.Module):
         self.added_parameter_names = added_parameter_names
         self.base_fingerprint = base_fingerprint
         self.report = report
+
+    @classmethod
+    def from_unet2d(cls, unet: UNet2DConditionModel, adapter: "LampMotionAdapter | None" = None,
+                    options: MotionOptions | None = None, allow_other_base: bool = False) -> "VideoUNet":
+        """Inflate ``unet`` in place and, given an ``adapter``, load its tensors (cast to the UNet's dtype and device).
+
+        ``options``: the layers to add; default the adapter's options, else MotionOptions().
+        The adapter is checked against the inflated model first (options, tensor names and
+        shapes, base fingerprint; see ``LampMotionAdapter.check_fits``): a MotionFileError
+        says what does not fit. ``allow_other_base``: load onto a base with other weights
+        of the same architecture (e.g. a fine-tune of the same SD).
+
+        In place, because a copy is not free: a copy of SD 1.4's 860M-parameter UNet costs
+        1.7 GB more in fp16 for a moment. ``unet`` is changed even when the adapter then
+        does not fit, so load the base afresh to retry.
+        """
+        if options is None and adapter is not None:
+            options = adapter.options
+        video = cls.inflate(unet, options)
+        if adapter is not None:
+            adapter.load_into(video, allow_other_base)
+        return video
 
     @classmethod
     def inflate(cls, unet: UNet2DConditionModel, options: MotionOptions | None = None) -> "VideoUNet":

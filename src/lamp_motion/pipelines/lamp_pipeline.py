@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from tqdm.auto import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..builtin import resolve_base
-from ..models import MotionOptions, VideoUNet, load_motion, read_motion_header
+from ..models import LampMotionAdapter, MotionOptions, VideoUNet
 from ..models.loading import BaseModel, load_base
 from .images import fit_image, image_to_tensor
 from .noise import shared_noise
@@ -87,25 +88,29 @@ class LampPipeline(DiffusionPipeline):
         return values["steps"], values["guidance"]
 
     @classmethod
-    def from_base(cls, base: BaseModel, motion: str | None = None, options: MotionOptions | None = None,
-                  allow_other_base: bool = False) -> "LampPipeline":
-        """Inflate ``base`` (in place) and load a motion file onto it; DDIM sampler on the base's schedule."""
-        header = read_motion_header(motion) if motion is not None else None
-        video = VideoUNet.inflate(base.unet, header.options if header is not None else options)
-        if motion is not None:
-            load_motion(video, motion, allow_other_base=allow_other_base)
+    def from_base(cls, base: BaseModel, motion: str | os.PathLike | LampMotionAdapter | None = None,
+                  options: MotionOptions | None = None, allow_other_base: bool = False) -> "LampPipeline":
+        """Inflate ``base`` (in place) and load a motion onto it; DDIM sampler on the base's schedule.
+
+        ``motion``: a LampMotionAdapter, or what ``LampMotionAdapter.from_pretrained`` takes (a
+        motion file, a save_pretrained folder, a hub id); None for no motion (``options`` then
+        say which layers to add)."""
+        adapter = motion if motion is None or isinstance(motion, LampMotionAdapter) else LampMotionAdapter.from_pretrained(motion)
+        video = VideoUNet.from_unet2d(base.unet, adapter, options=options, allow_other_base=allow_other_base)
         pipe = cls(base.vae, base.text_encoder, base.tokenizer, video.eval(), base.ddim_scheduler())
-        pipe.trained_size = header.trained_size if header is not None else {}
-        pipe.generation = header.generation if header is not None else {}
+        pipe.trained_size = adapter.trained_size if adapter is not None else {}
+        pipe.generation = adapter.generation if adapter is not None else {}
         return pipe
 
     @classmethod
-    def from_motion(cls, motion: str, base: str | None = None, dtype: torch.dtype = torch.float32,
-                    allow_other_base: bool = False) -> "LampPipeline":
-        """Load the base a motion file was trained on (or ``base``) and the motion onto it."""
-        header = read_motion_header(motion)
-        source = resolve_base(base if base is not None else header.metadata.get("base"))
-        return cls.from_base(load_base(source, dtype=dtype), motion, allow_other_base=allow_other_base)
+    def from_motion(cls, motion: str | os.PathLike | LampMotionAdapter, base: str | None = None,
+                    dtype: torch.dtype = torch.float32, allow_other_base: bool = False) -> "LampPipeline":
+        """Load the base a motion was trained on (or ``base``) and the motion onto it.
+
+        ``motion``: as for :meth:`from_base`."""
+        adapter = motion if isinstance(motion, LampMotionAdapter) else LampMotionAdapter.from_pretrained(motion)
+        source = resolve_base(base if base is not None else adapter.config.base)
+        return cls.from_base(load_base(source, dtype=dtype), adapter, allow_other_base=allow_other_base)
 
     # ---- pieces ----------------------------------------------------------------------
     @torch.no_grad()

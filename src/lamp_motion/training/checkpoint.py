@@ -27,7 +27,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ..files import atomic_path, write_error, write_text_atomic
-from ..models import VideoUNet, load_motion, save_motion
+from ..models import LampMotionAdapter, VideoUNet, load_motion
 
 _NAME = re.compile(r"^step-(\d+)$")
 
@@ -69,7 +69,7 @@ def save_checkpoint(folder: Path, step: int, video: VideoUNet, optimizer, lr_sch
         folder.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        save_motion(video, tmp / "motion.safetensors", dtype="fp32", extra_metadata={"step": str(step)})
+        LampMotionAdapter.from_video_unet(video, steps=step).save_motion_file(tmp / "motion.safetensors", dtype="fp32")
         tensors, groups = _optimizer_to_files(optimizer.state_dict())
         with atomic_path(tmp / "optimizer.safetensors") as temporary:
             save_file(tensors, str(temporary))

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from ..files import OutputWriteError
-from ..models import VideoUNet, save_motion
+from ..models import LampMotionAdapter, VideoUNet
 from .checkpoint import checkpoint_problem, list_checkpoints, save_checkpoint
 from .errors import TrainingError
 
@@ -28,27 +28,27 @@ def save_checkpoint_or_rescue(folder: Path, step: int, video: VideoUNet, optimiz
         return save_checkpoint(folder, step, video, optimizer, lr_scheduler, config, keep)
     except OutputWriteError as error:
         name = f"motion-step-{step:06d}.safetensors"
-        kept = _save_somewhere(video, [folder.parent / name, Path(tempfile.gettempdir()) / name], "fp32",
-                               {"step": str(step)})
+        adapter = LampMotionAdapter.from_video_unet(video, steps=step)
+        kept = _save_somewhere(adapter, [folder.parent / name, Path(tempfile.gettempdir()) / name], "fp32")
         raise TrainingError(_message(error, f"checkpoint {folder / f'step-{step:06d}'}", step, kept, folder)) from error
 
 
-def save_motion_or_rescue(video: VideoUNet, path: Path, dtype: str, extra_metadata: dict[str, str]) -> Path:
-    """:func:`save_motion` to ``path``; if that fails, save it in the system's temporary folder and stop."""
+def save_motion_or_rescue(adapter: LampMotionAdapter, path: Path, dtype: str) -> Path:
+    """``adapter.save_motion_file`` to ``path``; if that fails, save it in the system's temporary folder and stop."""
     try:
-        return save_motion(video, path, dtype=dtype, extra_metadata=extra_metadata)
+        return adapter.save_motion_file(path, dtype)
     except OutputWriteError as error:
         fallback = Path(tempfile.gettempdir()) / f"lamp-{os.getpid()}-{path.name}"
-        kept = _save_somewhere(video, [fallback], dtype, extra_metadata)
-        step = int(extra_metadata.get("steps", "0") or 0)
+        kept = _save_somewhere(adapter, [fallback], dtype)
+        step = adapter.config.steps or 0
         raise TrainingError(_message(error, f"the motion file {path}", step, kept, path.parent / "checkpoints")) from error
 
 
-def _save_somewhere(video: VideoUNet, paths: list[Path], dtype: str, metadata: dict[str, str]) -> Path | None:
+def _save_somewhere(adapter: LampMotionAdapter, paths: list[Path], dtype: str) -> Path | None:
     """The first of ``paths`` the motion file could be written to, or None."""
     for path in paths:
         try:
-            return save_motion(video, path, dtype=dtype, extra_metadata=metadata)
+            return adapter.save_motion_file(path, dtype)
         except OutputWriteError:
             continue
     return None

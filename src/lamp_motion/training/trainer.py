@@ -29,7 +29,7 @@ from ..builtin import resolve_base
 from ..config_io import config_to_yaml
 from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_videos
 from ..data.augment import jitter_colours
-from ..models import VideoUNet
+from ..models import LampMotionAdapter, VideoUNet
 from ..models.loading import BaseModel, load_base
 from ..models.speed import allow_tf32
 from ..pipelines.first_frame import first_frames_from_base
@@ -140,7 +140,7 @@ class Trainer:
         self.scheduler = base.noise_scheduler()
         self.validation = self._validation_cases() if cfg.validate_every > 0 else []
         set_seed(cfg.seed)  # the temporal attention's q/k/v start random: same seed, same start
-        self.video = VideoUNet.inflate(base.unet, cfg.motion_options())
+        self.video = VideoUNet.from_unet2d(base.unet, options=cfg.motion_options())
         count = self.video.freeze_base()
         self.log(f"inflated base {base.source}: {self.video.report}; training {count:,} parameters")
         base.vae.requires_grad_(False).to(acc.device, self.weight_dtype)
@@ -228,11 +228,11 @@ class Trainer:
         acc.wait_for_everyone()
         path = self.output_dir / "motion.safetensors"
         if acc.is_main_process:
-            save_motion_or_rescue(acc.unwrap_model(self.model), path, dtype=cfg.motion_dtype,
-                                  extra_metadata={"prompt": self.video_set.prompt, "base": cfg.base or "", "steps": str(step), "config": config_to_yaml(cfg),
-                                                  "generation": json.dumps(cfg.generation_settings()),
-                                                  "num_frames": str(cfg.num_frames), "height": str(cfg.height), "width": str(cfg.width),
-                                                  "resize": cfg.resize})
+            adapter = LampMotionAdapter.from_video_unet(
+                acc.unwrap_model(self.model), prompt=self.video_set.prompt, base=cfg.base or "", num_frames=cfg.num_frames,
+                height=cfg.height, width=cfg.width, stride=cfg.stride, steps=step, generation=cfg.generation_settings(),
+                resize=cfg.resize, training_config=config_to_yaml(cfg))
+            save_motion_or_rescue(adapter, path, dtype=cfg.motion_dtype)
             self.log(f"motion file written to {path}")
         acc.end_training()
         return path
