@@ -40,7 +40,7 @@ def motion_size(header: MotionFile, height: int | None, width: int | None) -> tu
 
 def load_motion_base(header: MotionFile, base: str | os.PathLike[str] | None, dtype: torch.dtype) -> BaseModel:
     """``base``, else the base the motion was trained on, else the built-in toy base."""
-    return load_base(resolve_base(base if base is not None else header.metadata.get("base")), dtype=dtype)
+    return load_base(resolve_base(base if base is not None else header.base), dtype=dtype)
 
 
 @dataclass

@@ -24,17 +24,6 @@ from .common import GeneratedVideo, Log, load_motion_base, motion_size, resolve_
 DEFAULT_STRIDE = 2  # frames taken from the source when the motion file records no training stride
 
 
-def _trained_stride(header) -> int | None:
-    import yaml
-
-    try:
-        config = yaml.safe_load(header.metadata.get("config") or "")
-    except yaml.YAMLError:
-        return None
-    stride = config.get("stride") if isinstance(config, dict) else None
-    return stride if isinstance(stride, int) else None
-
-
 @dataclass
 class EditSettings:
     """Everything :func:`edit` needs; the edited first frame comes from ``image`` or from ``canny_controlnet``."""
@@ -112,7 +101,7 @@ def edit(settings: EditSettings, log: Log | None = print, given_by: str = "setti
     header = read_motion_header(settings.motion)
     height, width, window = motion_size(header, settings.height, settings.width)
     frames = settings.frames if settings.frames is not None else window
-    stride = settings.stride if settings.stride is not None else (_trained_stride(header) or DEFAULT_STRIDE)
+    stride = settings.stride if settings.stride is not None else (header.stride or DEFAULT_STRIDE)
     sampling, sources = resolve_generation({"steps": settings.steps, "guidance": settings.guidance}, header.generation,
                                            given_by)
     LampPipeline.check_inputs(frames, height, width, sampling["steps"], sampling["guidance"], 0.0, "np")

@@ -395,14 +395,8 @@ def _motion_header(path: Path, data: dict) -> MotionFile | None:
 
 def _training_data(header: MotionFile | None) -> Path | None:
     """The training folder a motion file's config records (``data:``, relative to the current folder), if it exists."""
-    import yaml
-
-    try:
-        config = yaml.safe_load(header.metadata.get("config") or "") if header is not None else None
-    except yaml.YAMLError:
-        return None
-    data = config.get("data") if isinstance(config, dict) else None
-    return Path(data) if isinstance(data, str) and Path(data).is_dir() else None
+    data = header.training_data if header is not None else None
+    return Path(data) if data is not None and Path(data).is_dir() else None
 
 
 def _motion_label(motion: str) -> str:

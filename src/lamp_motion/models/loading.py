@@ -29,10 +29,10 @@ from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusi
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..errors import SettingError
+from .motion_file import PICKLE_SUFFIXES
 from .video_unet import check_sd1_unet
 
 SD15_CONFIG = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 

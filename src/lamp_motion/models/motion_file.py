@@ -113,13 +113,18 @@ def motion_config(metadata: dict[str, str], where: object) -> dict:
             "library_version": metadata.get("library_version")}
 
 
-def _config_stride(training_config: str | None) -> int | None:
+def config_value(training_config: str | None, key: str, kind: type) -> object | None:
+    """One field of a recorded training config (YAML text) when it has that type, else None."""
     try:
         config = yaml.safe_load(training_config or "")
     except yaml.YAMLError:
         return None
-    stride = config.get("stride") if isinstance(config, dict) else None
-    return stride if isinstance(stride, int) and not isinstance(stride, bool) else None
+    value = config.get(key) if isinstance(config, dict) else None
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+
+def _config_stride(training_config: str | None) -> int | None:
+    return config_value(training_config, "stride", int)
 
 
 def _generation(text: str | None, where: object) -> dict[str, int | float]:
@@ -160,6 +165,11 @@ class MotionFile:
     def stride(self) -> int | None:
         """The frame stride of the training clips (None where not recorded)."""
         return self.config["stride"]
+
+    @property
+    def training_data(self) -> str | None:
+        """The training videos' folder its training config records (as given, relative to where training ran)."""
+        return config_value(self.config["training_config"], "data", str)
 
     @property
     def steps(self) -> int | None:

@@ -26,7 +26,7 @@ class MotionEntry:
     width: int | None
     frames: int | None
     base: str  # "" = the built-in toy base
-    steps: str  # optimiser steps it was tuned for
+    steps: int | None  # optimiser steps it was tuned for (None: not recorded)
 
     def describe(self) -> str:
         size = f"{self.frames} frames of {self.height}x{self.width}" if self.height else "size not recorded"
@@ -52,7 +52,7 @@ def list_motions(library: Path) -> list[MotionEntry]:
             continue
         size = header.trained_size
         entries.append(MotionEntry(path.parent.name, path, header.prompt or "", size["height"], size["width"],
-                                   size["num_frames"], header.metadata.get("base", ""), header.metadata.get("steps", "")))
+                                   size["num_frames"], header.base or "", header.steps))
     return entries
 
 
