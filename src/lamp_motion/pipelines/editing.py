@@ -75,7 +75,7 @@ def edit_video(pipe, source: np.ndarray | str | os.PathLike, edited_first_frame:
                width: int | None = None,
                num_inference_steps: int | None = None, guidance_scale: float | None = None, negative_prompt: str | None = None,
                adain: AdaINSchedule | bool = True, histogram_matching: bool = True, output_type: str = "np",
-               decode_chunk: int = 8, progress: bool = True) -> EditOutput:
+               decode_chunk: int = 2, progress: bool = True) -> EditOutput:
     """Edit one video: DDIM-invert ``source`` and sample from it with ``edited_first_frame`` as frame 1.
 
     source: a (f, h, w, 3) uint8 video or a video path (see :func:`lamp_motion.video_io.read_video`).

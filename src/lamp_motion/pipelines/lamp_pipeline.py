@@ -126,7 +126,7 @@ class LampPipeline(DiffusionPipeline):
         return latents * self.vae.config.scaling_factor
 
     @torch.no_grad()
-    def decode_latents(self, latents: torch.Tensor, chunk: int = 8) -> np.ndarray:
+    def decode_latents(self, latents: torch.Tensor, chunk: int = 2) -> np.ndarray:
         """(b, c, f, h, w) latents -> (b, f, H, W, 3) uint8 frames, decoding ``chunk`` frames at a time."""
         b, _, f, _, _ = latents.shape
         flat = latents.permute(0, 2, 1, 3, 4).flatten(0, 1) / self.vae.config.scaling_factor  # ((b f), c, h, w)
@@ -184,7 +184,7 @@ class LampPipeline(DiffusionPipeline):
                  negative_prompt: str | list[str] | None = None,
                  generator: torch.Generator | int | None = None, shared_noise_alpha: float = 0.2,
                  adain: AdaINSchedule | bool = True, histogram_matching: bool = True, latents: torch.Tensor | None = None,
-                 eta: float = 0.0, output_type: str = "np", decode_chunk: int = 8, progress: bool = True) -> LampOutput:
+                 eta: float = 0.0, output_type: str = "np", decode_chunk: int = 2, progress: bool = True) -> LampOutput:
         """Generate videos.
 
         prompt: one prompt, or one per video. first_frame: a PIL image, or latents

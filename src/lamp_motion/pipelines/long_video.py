@@ -34,7 +34,7 @@ def window_starts(num_frames: int, window: int, overlap: int) -> list[tuple[int,
 
 @torch.no_grad()
 def generate_long(pipe: LampPipeline, prompt: str, first_frame, num_frames: int, window: int = 16, overlap: int = 1,
-                  histogram_matching: bool = True, output_type: str = "np", decode_chunk: int = 8,
+                  histogram_matching: bool = True, output_type: str = "np", decode_chunk: int = 2,
                   generator: torch.Generator | int | None = None, **kwargs) -> LampOutput:
     """Generate ``num_frames`` frames with windows of ``window`` frames (kwargs go to the pipeline)."""
     if num_frames < 2:
