@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--canny-scale", type=float, default=1.0, help="ControlNet conditioning scale")
     parser.add_argument("--canny-thresholds", type=float, nargs=2, default=(100.0, 200.0), metavar=("LOW", "HIGH"),
                         help="canny hysteresis thresholds (ControlNet's annotator uses 100 200)")
-    parser.add_argument("--frames", type=int, default=None, help="frames to edit (default: the motion's window, else 24)")
+    parser.add_argument("--frames", type=int, default=None, help="frames to edit (default: the motion's window, else 16)")
     parser.add_argument("--stride", type=int, default=None,
                         help="take every stride-th source frame (default: the motion's training stride, else 2)")
     parser.add_argument("--start", type=int, default=0, help="first source frame used")
@@ -53,5 +53,8 @@ def settings_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from ..jobs.edit import edit
 
-    return run_with_user_errors(lambda: edit(settings_from_args(args), given_by="command line", names=args.flags) and 0,
-                                args.flags)
+    def job() -> int:
+        edit(settings_from_args(args), given_by="command line", setting_names=args.flags)
+        return 0
+
+    return run_with_user_errors(job, args.flags)

@@ -80,11 +80,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.suite:
             options = {name: getattr(args, name) for name in SUITE_ONLY[2:] if getattr(args, name) is not None}
-            run_suite(SuiteSettings(**shared, motions=args.motion or [], prompts=args.prompts, **options))
+            run_suite(SuiteSettings(**shared, motions=args.motion or [], prompts=args.prompts, **options), setting_names=args.flags)
         elif given:
             raise ValueError(f"{', '.join(given)}: suite option(s), used only with --suite")
         else:
-            evaluate(EvaluateSettings(**shared))
+            evaluate(EvaluateSettings(**shared), setting_names=args.flags)
     except ClipModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -87,12 +87,12 @@ def _check_first_frame_source(settings: EditSettings) -> None:
 
 
 def edit(settings: EditSettings, log: Log | None = print, given_by: str = "settings",
-         names: Mapping[str, str] | None = None) -> EditResult:
+         setting_names: Mapping[str, str] | None = None) -> EditResult:
     """DDIM-invert the source clip with the motion, then generate from that noise with the edited first frame.
 
     Writes the video (mp4, gif, contact sheet, JSON of every setting) and the edited first
     frame into ``settings.out``; with a ControlNet, also the canny edges. ``log`` receives
-    the notes (settings named as ``names`` says) and the path written; ``given_by`` names
+    the notes (settings named as ``setting_names`` says) and the path written; ``given_by`` names
     where given steps and guidance came from in the JSON's ``setting_sources``.
     """
     say = log or (lambda _: None)
@@ -143,7 +143,7 @@ def edit(settings: EditSettings, log: Log | None = print, given_by: str = "setti
         if settings.seed is not None:
             notes.append(name_settings("{seed} has no effect with {image}: DDIM inversion and DDIM sampling are "
                                        "deterministic (the seed is used only to make a first frame with "
-                                       "{canny_controlnet})", names, "seed", "image", "canny_controlnet"))
+                                       "{canny_controlnet})", setting_names, "seed", "image", "canny_controlnet"))
     image, note = fit_image(image, height, width)
     if note:
         notes.append(f"edited first frame {note}")

@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import SettingError
+from ..errors import SettingError, name_settings
 from ..files import OutputWriteError, check_output_folder, write_text_atomic
 from ..video_io import VIDEO_SUFFIXES, VideoReadError, frames_from_contact_sheet, read_video
 from .common import Log
@@ -115,8 +115,11 @@ class EvaluateResult:
     md_path: Path
 
 
-def evaluate(settings: EvaluateSettings, log: Log | None = print) -> EvaluateResult:
-    """Score the videos that ``settings.inputs`` name; write eval.json and eval.md."""
+def evaluate(settings: EvaluateSettings, log: Log | None = print,
+             setting_names: Mapping[str, str] | None = None) -> EvaluateResult:
+    """Score the videos that ``settings.inputs`` name; write eval.json and eval.md.
+
+    ``setting_names``: how the caller names the settings in the report's notes (default: field names)."""
     if not settings.inputs:
         raise SettingError("give the videos to score ({inputs}: generate JSON files, videos or folders)", "inputs")
     entries = collect_videos([Path(p) for p in settings.inputs])
@@ -125,12 +128,15 @@ def evaluate(settings: EvaluateSettings, log: Log | None = print) -> EvaluateRes
                            f"motion (a prompt like \"a red circle moves right\"); leave out {{no_clip}} for CLIP scores",
                            "no_clip")
     _check_out(settings.out)  # before the CLIP model loads
-    report = evaluate_entries(entries, _scorer(settings), _path(settings.training_set))
+    report = evaluate_entries(entries, _scorer(settings), _path(settings.training_set), setting_names)
     return _write(Path(settings.out), report, report_markdown(report), log)
 
 
-def run_suite(settings: SuiteSettings, log: Log | None = print) -> EvaluateResult:
-    """Generate the evaluation videos of each motion with fixed seeds, score them, and compare with Table 1."""
+def run_suite(settings: SuiteSettings, log: Log | None = print,
+             setting_names: Mapping[str, str] | None = None) -> EvaluateResult:
+    """Generate the evaluation videos of each motion with fixed seeds, score them, and compare with Table 1.
+
+    ``setting_names``: as for :func:`evaluate`."""
     from ..metrics import paper
     from ..metrics.suite import resolve_motions, suite_to_markdown
     from ..metrics.toy_eval import toy_motion_for
@@ -170,7 +176,7 @@ def run_suite(settings: SuiteSettings, log: Log | None = print) -> EvaluateResul
                                       device=settings.device or "auto", **options)
         for video in generate_jobs(generation, jobs, log).videos:
             entries.append(replace(_entry_from_record(video.json, _read_record(video.json)), motion=motion.name))
-    report = evaluate_entries(entries, scorer, _path(settings.training_set))
+    report = evaluate_entries(entries, scorer, _path(settings.training_set), setting_names)
     report["suite"] = {
         "motions": [{"name": m.name, "motion_file": str(m.path), "prompts_from": m.prompts.source,
                      "prompts": [vars(p) for p in m.prompts.prompts]} for m in motions],
@@ -185,7 +191,7 @@ def run_suite(settings: SuiteSettings, log: Log | None = print) -> EvaluateResul
 
 
 def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = None,
-                     training_set: Path | None = None) -> dict:
+                     training_set: Path | None = None, setting_names: Mapping[str, str] | None = None) -> dict:
     """CLIP scores (when given a ``scorer``) and toy metrics (for toy videos) of ``entries``, as a JSON-ready dict.
 
     ``training_set``: the training videos' folder for every toy video's leakage
@@ -218,7 +224,8 @@ def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = 
         unknown = folders.count(None)
         if unknown:
             report["toy"]["notes"] = [f"leakage left out for {unknown} of {len(toy)} toy video(s): their motion file "
-                                      f"records no training folder that exists here; give it with --training-set DIR"]
+                                      + name_settings("records no training folder that exists here; give it with {training_set} DIR",
+                                                    setting_names, "training_set")]
     return report
 
 
