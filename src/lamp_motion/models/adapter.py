@@ -21,8 +21,8 @@ from torch import nn
 
 from .. import __version__
 from .fingerprint import fingerprint_mismatch
-from .motion_file import (DTYPES, PICKLE_SUFFIXES, MotionFile, MotionFileError, dtype_name, motion_metadata,
-                          read_motion_header, recorded_fields, write_motion_file)
+from .motion_file import (DTYPES, INT_FIELDS, PICKLE_SUFFIXES, TEXT_FIELDS, MotionFile, MotionFileError, dtype_name,
+                          motion_metadata, read_motion_header, recorded_fields, write_motion_file)
 from .video_unet import MotionOptions, VideoUNet
 
 
@@ -201,13 +201,13 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
                 f"{self.source} was trained with options {self.options.to_dict()}, but this video UNet has "
                 f"{video_unet.options.to_dict()}; inflate the base with the adapter's options "
                 f"(VideoUNet.from_unet2d(unet, adapter) does)")
-        held = self.tensors()
-        for name, param in video_unet.trainable_parameters().items():
+        held, expected = self.tensors(), video_unet.trainable_parameters()
+        for name, param in expected.items():
             if name not in held:
                 raise MotionFileError(f"{self.source} lacks tensor {name!r} (expected shape {tuple(param.shape)}): it was made for another base model")
             if tuple(held[name].shape) != tuple(param.shape):
                 raise MotionFileError(f"{self.source}: tensor {name!r} has shape {tuple(held[name].shape)}, expected {tuple(param.shape)}: it was made for another base model")
-        extra = [name for name in held if name not in video_unet.trainable_parameters()]
+        extra = [name for name in held if name not in expected]
         if extra:
             raise MotionFileError(f"{self.source} has tensor {extra[0]!r} that this video UNet does not train: it was made for another base model")
         why = fingerprint_mismatch(dict(self.config.base_fingerprint or {}), video_unet.base_fingerprint)
@@ -242,7 +242,7 @@ def save_motion(video_unet: VideoUNet, path: str | os.PathLike, dtype: str = "fp
         lamp_motion.files.OutputWriteError: the file could not be written (e.g. the disk is full).
     """
     extra = dict(extra_metadata or {})
-    known = {"prompt", "base", "num_frames", "height", "width", "stride", "steps", "step", "resize", "config", "generation"}
+    known = {*TEXT_FIELDS.values(), *INT_FIELDS.values(), "generation", "step"}
     unknown = sorted(set(extra) - known)
     if unknown:
         raise ValueError(f"unknown motion file metadata {unknown}; a motion file records {sorted(known - {'step'})}")

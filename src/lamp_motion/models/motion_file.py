@@ -92,7 +92,7 @@ def recorded_fields(metadata: dict[str, str], where: object = "the motion metada
     if fields["steps"] is None and metadata.get("step", "").isdigit():  # checkpoints written before the adapter
         fields["steps"] = int(metadata["step"])
     if fields["stride"] is None:
-        fields["stride"] = _config_stride(fields["training_config"])
+        fields["stride"] = config_value(fields["training_config"], "stride", int)
     fields["generation"] = _generation(metadata.get("generation"), where)
     return fields
 
@@ -121,10 +121,6 @@ def config_value(training_config: str | None, key: str, kind: type) -> object | 
         return None
     value = config.get(key) if isinstance(config, dict) else None
     return value if isinstance(value, kind) and not isinstance(value, bool) else None
-
-
-def _config_stride(training_config: str | None) -> int | None:
-    return config_value(training_config, "stride", int)
 
 
 def _generation(text: str | None, where: object) -> dict[str, int | float]:
