@@ -12,11 +12,11 @@ import torch
 
 from ..builtin import resolve_base
 from ..errors import SettingError
+from ..files import OutputWriteError, check_output_folder
 from ..models.loading import BaseModel, load_base
-from ..models.motion_file import MotionFile
+from ..models.motion_file import DTYPES, MotionFile
 from ..pipelines.lamp_pipeline import DEFAULT_SIZE
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 Log = Callable[[str], None]
 
 
@@ -28,6 +28,22 @@ def resolve_device(device: str = "auto", dtype: str = "auto") -> tuple[torch.dev
     if dtype == "auto":
         dtype = "fp16" if resolved.type == "cuda" else "fp32"
     return resolved, DTYPES[dtype]
+
+
+def check_out(folder: str | os.PathLike[str]) -> Path:
+    """The output folder ``out`` as a Path, or a SettingError naming ``out`` when it cannot be one."""
+    try:
+        return check_output_folder(folder, "{out}")
+    except OutputWriteError as error:
+        raise SettingError(str(error), "out") from error
+
+
+def check_frame_rate(fps: float | None, optional: bool = False) -> None:
+    """A SettingError naming ``fps`` unless it is a frame rate above 0 (nan is refused too), or None when ``optional``."""
+    if fps is None and optional:
+        return
+    if not isinstance(fps, (int, float)) or not fps > 0:
+        raise SettingError(f"{{fps}}={fps} is not a frame rate; give frames per second above 0, e.g. 8", "fps")
 
 
 def motion_size(header: MotionFile, height: int | None, width: int | None) -> tuple[int, int, int]:

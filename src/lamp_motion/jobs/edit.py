@@ -10,7 +10,6 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import SettingError, name_settings
-from ..files import OutputWriteError, check_output_folder
 from ..models import read_motion_header
 from ..pipelines.canny import first_frame_from_canny
 from ..pipelines.editing import edit_video, source_clip
@@ -19,7 +18,8 @@ from ..pipelines.images import fit_image, load_image
 from ..pipelines.lamp_pipeline import LampPipeline, resolve_generation
 from ..pipelines.outputs import slug, write_outputs
 from ..video_io import read_video
-from .common import GeneratedVideo, Log, load_motion_base, motion_size, resolve_device
+from .common import (GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, motion_size,
+                     resolve_device)
 
 DEFAULT_STRIDE = 2  # frames taken from the source when the motion file records no training stride
 
@@ -82,8 +82,7 @@ def _check_first_frame_source(settings: EditSettings) -> None:
     if settings.canny_controlnet and not 0 <= low <= high:
         raise SettingError(f"{{canny_thresholds}} {low:g} {high:g}: need 0 <= LOW <= HIGH (ControlNet's annotator uses "
                            f"100 200)", "canny_thresholds")
-    if settings.fps is not None and not settings.fps > 0:  # nan too
-        raise SettingError(f"{{fps}}={settings.fps} is not a frame rate; give frames per second above 0, e.g. 8", "fps")
+    check_frame_rate(settings.fps, optional=True)
 
 
 def edit(settings: EditSettings, log: Log | None = print, given_by: str = "settings",
@@ -115,10 +114,7 @@ def edit(settings: EditSettings, log: Log | None = print, given_by: str = "setti
     image = settings.image
     if image is not None and not isinstance(image, Image.Image):
         image = load_image(image, notes)
-    try:
-        check_output_folder(settings.out, "{out}")
-    except OutputWriteError as error:
-        raise SettingError(str(error), "out") from error
+    check_out(settings.out)
     device, dtype = resolve_device(settings.device, settings.dtype)
     out_dir = Path(settings.out)
     name = f"{slug(settings.prompt)}-edit"

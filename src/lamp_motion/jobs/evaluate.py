@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import SettingError, name_settings
-from ..files import OutputWriteError, check_output_folder, write_text_atomic
+from ..files import write_text_atomic
 from ..video_io import VIDEO_SUFFIXES, VideoReadError, frames_from_contact_sheet, read_video
-from .common import Log
+from .common import Log, check_out
 
 if TYPE_CHECKING:
     from ..metrics.clip_metrics import ClipScorer
@@ -127,7 +127,7 @@ def evaluate(settings: EvaluateSettings, log: Log | None = print,
         raise SettingError(f"{{no_clip}} leaves nothing to score: none of the {len(entries)} video(s) comes from a toy "
                            f"motion (a prompt like \"a red circle moves right\"); leave out {{no_clip}} for CLIP scores",
                            "no_clip")
-    _check_out(settings.out)  # before the CLIP model loads
+    check_out(settings.out)  # before the CLIP model loads
     report = evaluate_entries(entries, _scorer(settings), _path(settings.training_set), setting_names)
     return _write(Path(settings.out), report, report_markdown(report), log)
 
@@ -164,7 +164,7 @@ def run_suite(settings: SuiteSettings, log: Log | None = print,
                                     for m in motions for p in m.prompts.prompts):
         raise SettingError("{no_clip} leaves nothing to score: no motion of the suite is a toy motion", "no_clip")
     out = Path(settings.out)
-    _check_out(out)
+    check_out(out)
     scorer = _scorer(settings)  # load (or fail) before the long generation
 
     options = {name: getattr(settings, name) for name in GENERATE_OPTIONS if getattr(settings, name) is not None}
@@ -251,13 +251,6 @@ def _scorer(settings: EvaluateSettings) -> ClipScorer | None:
             raise SettingError("{clip} and {no_clip} contradict each other; give one", "clip", "no_clip")
         return None
     return ClipScorer.from_pretrained(settings.clip or DEFAULT_CLIP_MODEL, device=settings.device)
-
-
-def _check_out(out: str | os.PathLike[str]) -> None:
-    try:
-        check_output_folder(out, "{out}")
-    except OutputWriteError as error:
-        raise SettingError(str(error), "out") from error
 
 
 def _path(value: str | os.PathLike[str] | None) -> Path | None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import SettingError
-from ..files import OutputWriteError, check_output_folder
 from ..models import read_motion_header
 from ..models.speed import allow_tf32, compile_video_unet
 from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2i
@@ -17,7 +16,8 @@ from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline, resolve_generation
 from ..pipelines.long_video import generate_long
 from ..pipelines.outputs import slug, write_outputs
-from .common import GeneratedVideo, Log, load_motion_base, motion_size, resolve_device
+from .common import (GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, motion_size,
+                     resolve_device)
 
 
 @dataclass
@@ -80,8 +80,7 @@ def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], 
     ``settings.out`` as mp4, gif, PNG contact sheet and a JSON of every setting.
     """
     say = log or (lambda _: None)
-    if settings.fps != settings.fps or settings.fps <= 0:  # nan too
-        raise SettingError(f"{{fps}}={settings.fps} is not a frame rate; give frames per second above 0, e.g. 8", "fps")
+    check_frame_rate(settings.fps)
     if settings.image is not None and settings.t2i is not None:
         raise SettingError("{image} and {t2i} both give the first frame; choose one", "image", "t2i")
     header = read_motion_header(settings.motion)
@@ -97,10 +96,7 @@ def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], 
         image, image_source = load_image(image, image_notes), f"image:{settings.image}"
     elif image is not None:
         image_source = "image:(given)"
-    try:
-        check_output_folder(settings.out, "{out}")
-    except OutputWriteError as error:
-        raise SettingError(str(error), "out") from error
+    check_out(settings.out)
     seeds = [seed for _, _, seed in jobs]
     image_prompts = [image_prompt for _, image_prompt, _ in jobs]
 
