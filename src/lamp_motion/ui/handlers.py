@@ -209,9 +209,9 @@ def _new_folder(parent: Path, label: str) -> Path:
 
 
 def _video_output(video, settings: dict, lines: list[str]) -> VideoOutput:
+    """``lines``: what the job logged (its notes among them)."""
     files = [str(p) for p in (video.mp4, video.gif, video.sheet, video.json)]
-    notes = [f"note: {note}" for note in video.notes]
-    return VideoOutput(str(video.mp4), str(video.sheet), files, settings, "\n".join(lines + notes))
+    return VideoOutput(str(video.mp4), str(video.sheet), files, settings, "\n".join(lines))
 
 
 def _required(text: str | None, name: str) -> str:

@@ -13,17 +13,15 @@ import time
 from pathlib import Path
 
 from ..config_io import load_config
+from ..toy.demo import toy_config
 from ..training.config import TrainConfig
 from ..training.hooks import TrainingHooks
 from . import actions
 
-TOY_TEMPLATE = Path(__file__).resolve().parent.parent / "configs" / "toy" / "move_right.yaml"
-
-
 def template(base: str | None) -> TrainConfig:
     """The config a tuning starts from: the toy motion config on the built-in base, else the paper's settings."""
     if base is None:
-        return load_config(TrainConfig, TOY_TEMPLATE)
+        return load_config(TrainConfig, toy_config("move_right"))
     return TrainConfig(base=base, validate_every=0)
 
 
