@@ -245,8 +245,8 @@ def section(args, phase: str, measured: dict[int, dict]) -> str:
                      f"through the last two measured points (everything held before the phase is the same at any frame "
                      "count; the rise is a constant part (gradients, autocast's weight copies) plus a part that grows "
                      "with the frames, assumed linear). It is an extrapolation, not a measurement: at 320x512, "
-                     "training's rise was linear from 2 to 8 frames, generation's grew faster than linear from 4 to 16 "
-                     "frames (0.24 GB above the line through 2 and 4).")
+                     "training's rise was linear from 2 to 8 frames but measured 0.46 GB above that line at 16, and "
+                     "generation's 0.24 GB above the line through 2 and 4 frames at 16: the line underestimates.")
     if phase == "train":
         notes.append(
             f"Training runs the trainer's own step (`Trainer._optimizer_step`, mixed_precision bf16: frozen weights "
