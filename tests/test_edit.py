@@ -245,4 +245,5 @@ def test_pipeline_and_edit_video_default_to_the_motion_files_training_size(edit_
                output_type="latent", progress=False)  # given sizes win
     assert tuple(out.latents.shape[2:]) == (3, 16 // pipe.vae_scale_factor, 24 // pipe.vae_scale_factor)
     bare = LampPipeline.from_base(load_base(str(tiny_sd_folder)))  # no motion file: the paper's size
-    assert bare.default_size(None, None, None) == (16, 320, 512)
+    paper = bare.resolve().values
+    assert (paper.frames, paper.height, paper.width) == (16, 320, 512)

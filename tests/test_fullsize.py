@@ -23,6 +23,7 @@ from lamp_motion.pipelines.editing import edit_video
 from lamp_motion.pipelines.images import image_to_tensor
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
 from lamp_motion.pipelines.long_video import generate_long
+from lamp_motion.settings import SamplingSettings
 from lamp_motion.toy.sets import make_set
 from lamp_motion.training import trainer as trainer_module
 from lamp_motion.training.config import TrainConfig
@@ -135,8 +136,8 @@ def test_sd14_end_to_end_train_save_reload_generate_long_edit(tmp_path, monkeypa
     assert torch.isfinite(out.latents).all()
 
     # 5. A long video of two chained windows (the second starts from the first's last frame).
-    long = generate_long(pipe, "a horse runs", first, num_frames=2 * FRAMES - 1, window=FRAMES, overlap=1,
-                         num_inference_steps=2, height=SIZE, width=SIZE, generator=0, progress=False)
+    settings = pipe.resolve(SamplingSettings(frames=2 * FRAMES - 1, sampling_steps=2, height=SIZE, width=SIZE)).values
+    long = generate_long(pipe, "a horse runs", first, settings, window=FRAMES, overlap=1, generator=0, progress=False)
     assert long.frames.shape == (1, 2 * FRAMES - 1, SIZE, SIZE, 3)
     assert torch.isfinite(long.latents).all()
 

@@ -11,7 +11,8 @@ from PIL import Image
 from lamp_motion.cli.main import main
 from lamp_motion.models import read_motion_header
 from lamp_motion.pipelines.images import load_image
-from lamp_motion.pipelines.lamp_pipeline import DEFAULT_GENERATION, LampPipeline, resolve_generation
+from lamp_motion.pipelines.lamp_pipeline import LampPipeline
+from lamp_motion.settings import SamplingSettings
 from lamp_motion.toy.demo import toy_config
 from lamp_motion.toy.metrics import track_object
 from lamp_motion.toy.sets import first_frame, make_set
@@ -19,13 +20,20 @@ from lamp_motion.training.config import TrainConfig
 from lamp_motion.video_io import read_video
 
 
+class Recorded:
+    """A motion as resolution reads it."""
+
+    def __init__(self, generation: dict, trained_size: dict | None = None):
+        self.generation, self.trained_size = generation, trained_size or {}
+
+
 def test_resolve_generation_prefers_given_then_recorded_then_the_paper():
-    values, sources = resolve_generation({"steps": 10, "guidance": None}, {"steps": 25, "guidance": 4.0}, "command line")
-    assert values == {"steps": 10, "guidance": 4.0}
-    assert sources == {"steps": "command line", "guidance": "motion file"}
-    values, sources = resolve_generation({"steps": None, "guidance": None}, {})
-    assert values == DEFAULT_GENERATION == {"steps": 50, "guidance": 12.5}
-    assert set(sources.values()) == {"default"}
+    resolved = SamplingSettings(sampling_steps=10).resolve(Recorded({"steps": 25, "guidance": 4.0}), "command line")
+    assert (resolved.values.sampling_steps, resolved.values.guidance) == (10, 4.0)
+    assert resolved.record()["setting_sources"] == {"steps": "command line", "guidance": "motion file"}
+    resolved = SamplingSettings().resolve(Recorded({}))
+    assert (resolved.values.sampling_steps, resolved.values.guidance) == (50, 12.5)
+    assert set(resolved.record()["setting_sources"].values()) == {"default"}
 
 
 @pytest.mark.parametrize("value", [float("nan"), -1.0, float("inf")])
@@ -83,8 +91,10 @@ def test_an_explicit_setting_wins_and_is_recorded_as_given(toy_motion, tmp_path)
 
 def test_the_pipeline_defaults_to_the_motion_files_settings(toy_motion, tmp_path):
     pipe = LampPipeline.from_motion(str(toy_motion))
-    assert pipe.default_generation(None, None) == (25, 4.0)
-    assert pipe.default_generation(7, 2.0) == (7, 2.0)
+    resolved = pipe.resolve().values
+    assert (resolved.sampling_steps, resolved.guidance) == (25, 4.0)
+    given = pipe.resolve(SamplingSettings(sampling_steps=7, guidance=2.0)).values
+    assert (given.sampling_steps, given.guidance) == (7, 2.0)
     image, _ = first_frame("move_right", seed=13, colour="orange", shape="circle")
     out = pipe("an orange circle moves right", Image.fromarray(image), generator=0, output_type="latent", progress=False)
     steps_run = len(pipe.scheduler.timesteps)
@@ -101,4 +111,5 @@ def test_old_motion_files_without_settings_fall_back_to_the_papers(toy_motion, t
     old = tmp_path / "old.safetensors"
     save_file(tensors, str(old), metadata=metadata)
     assert read_motion_header(old).generation == {}
-    assert LampPipeline.from_motion(str(old)).default_generation(None, None) == (50, 12.5)
+    paper = LampPipeline.from_motion(str(old)).resolve().values
+    assert (paper.sampling_steps, paper.guidance) == (50, 12.5)

@@ -1,7 +1,7 @@
 """The package's layers hold: no module imports one of a higher layer (an AST walk of every import).
 
 models < data < pipelines < training < toy < metrics < jobs < ui < cli; the modules at
-the package's top (files, video_io, config_io, errors, builtin) are below them all and
+the package's top (files, video_io, config_io, errors, builtin, settings) are below them all and
 import none of them. The default base (``builtin``) is resolved above ``models/``.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import lamp_motion
 
 PACKAGE = Path(lamp_motion.__file__).resolve().parent
-RANKS = {"files": 0, "video_io": 0, "config_io": 0, "errors": 0, "builtin": 0, "models": 1, "data": 2,
+RANKS = {"files": 0, "video_io": 0, "config_io": 0, "errors": 0, "builtin": 0, "settings": 0, "models": 1, "data": 2,
          "pipelines": 3, "training": 4, "toy": 5, "metrics": 6, "jobs": 7, "ui": 8, "cli": 9}
 FORBIDDEN = {"models": {"builtin"}}  # beyond the ranks: models loads a base it is given, never the default
 

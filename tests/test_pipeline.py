@@ -11,6 +11,7 @@ from lamp_motion.models.loading import load_base
 from lamp_motion.pipelines.inversion import ddim_invert
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
 from lamp_motion.pipelines.long_video import generate_long, window_starts
+from lamp_motion.settings import SamplingSettings
 from test_video_unet import randomise_added
 
 SIZE = dict(height=32, width=32)
@@ -119,16 +120,17 @@ def test_window_plan():
 
 def test_long_video_has_every_frame_and_windows_join(pipe, image, monkeypatch):
     windows = []
-    original = LampPipeline.__call__
+    original = LampPipeline.sample
 
-    def spy(self, prompt, first_frame, **kwargs):
-        out = original(self, prompt, first_frame, **kwargs)
+    def spy(self, prompt, first_frame, settings, **kwargs):
+        out = original(self, prompt, first_frame, settings, **kwargs)
         windows.append(out.latents.clone())
         return out
 
-    monkeypatch.setattr(LampPipeline, "__call__", spy)
-    out = generate_long(pipe, "a red circle moves right", image, num_frames=40, window=16, overlap=1, generator=0,
-                        num_inference_steps=2, guidance_scale=1.0, progress=False, **SIZE)
+    monkeypatch.setattr(LampPipeline, "sample", spy)
+    settings = pipe.resolve(SamplingSettings(frames=40, sampling_steps=2, guidance=1.0, **SIZE)).values
+    out = generate_long(pipe, "a red circle moves right", image, settings, window=16, overlap=1, generator=0,
+                        progress=False)
     assert out.frames.shape == (1, 40, 32, 32, 3)
     assert out.latents.shape[2] == 40
     assert [w.shape[2] for w in windows] == [16, 16, 10]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..settings import LABELS
 from ._errors import flag_names, run_with_user_errors
+from ._settings import add_sampling_arguments, sampling_from_args
 from .generate import NEGATED, add_shared_arguments
 
 
@@ -30,10 +32,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--canny-scale", type=float, default=1.0, help="ControlNet conditioning scale")
     parser.add_argument("--canny-thresholds", type=float, nargs=2, default=(100.0, 200.0), metavar=("LOW", "HIGH"),
                         help="canny hysteresis thresholds (ControlNet's annotator uses 100 200)")
-    parser.add_argument("--frames", type=int, default=None, help="frames to edit (default: the motion's window, else 16)")
     parser.add_argument("--stride", type=int, default=None,
                         help="take every stride-th source frame (default: the motion's training stride, else 2)")
     parser.add_argument("--start", type=int, default=0, help="first source frame used")
+    add_sampling_arguments(parser.add_argument_group("sampling", "the video model's settings (inversion and sampling)"),
+                           tuple(name for name in LABELS if name != "shared_noise"))
     # --seed seeds only the ControlNet first frame: inversion and sampling are deterministic (DDIM).
     parser.set_defaults(func=run, out="outputs/edits", fps=None, seed=None)
     parser.set_defaults(flags=flag_names(parser, **NEGATED, num_frames="--frames"))
@@ -44,10 +47,10 @@ def settings_from_args(args: argparse.Namespace):
     from ..jobs.edit import EditSettings
 
     names = ("motion", "video", "prompt", "image", "canny_controlnet", "canny_image_model", "image_prompt", "canny_steps",
-             "canny_guidance", "canny_scale", "frames", "stride", "start", "out", "base", "height", "width", "steps",
-             "guidance", "negative_prompt", "seed", "fps", "device", "dtype", "allow_other_base")
+             "canny_guidance", "canny_scale", "stride", "start", "out", "base", "seed", "fps", "device", "dtype",
+             "allow_other_base")
     return EditSettings(**{name: getattr(args, name) for name in names}, canny_thresholds=tuple(args.canny_thresholds),
-                        adain=not args.no_adain, histogram_matching=not args.no_histogram_matching)
+                        sampling=sampling_from_args(args))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,11 @@ import sys
 from pathlib import Path
 
 from ._errors import flag_names, run_with_user_errors
+from ._settings import add_sampling_arguments, sampling_from_args
 from .generate import DTYPES
+
+# The sampling settings the suite takes (left out: `lamp generate`'s defaults).
+SUITE_SAMPLING = ("sampling_steps", "guidance", "shared_noise", "height", "width", "frames")
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -50,20 +54,14 @@ def add_parser(subparsers) -> None:
                        help="first frames from this diffusers text-to-image model (the paper: SD-XL); default: the base")
     suite.add_argument("--t2i-steps", type=int, default=None, help="steps of the first-frame model")
     suite.add_argument("--t2i-guidance", type=float, default=None, help="guidance of the first-frame model")
-    suite.add_argument("--steps", type=int, default=None, help="DDIM steps of the video model")
-    suite.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
-    suite.add_argument("--shared-noise", type=float, default=None, help="shared-noise weight alpha")
-    suite.add_argument("--height", type=int, default=None, help="video height (default: the motion's training size)")
-    suite.add_argument("--width", type=int, default=None, help="video width (default: the motion's training size)")
-    suite.add_argument("--frames", type=int, default=None, help="frames per video (default: the motion's window)")
+    add_sampling_arguments(suite, SUITE_SAMPLING, given_only=True)
     suite.add_argument("--base", default=None, help="base model (default: the one each motion was trained on)")
     suite.add_argument("--dtype", default=None, choices=DTYPES, help="weights dtype of generation (default: auto)")
     parser.set_defaults(func=run)
     parser.set_defaults(flags=flag_names(parser, inputs="INPUT", motions="--motion"))
 
 
-SUITE_ONLY = ("motion", "prompts", "seed", "num_videos", "t2i", "t2i_steps", "t2i_guidance", "steps", "guidance",
-              "shared_noise", "height", "width", "frames", "base", "dtype")
+SUITE_ONLY = ("motion", "prompts", "seed", "num_videos", "t2i", "t2i_steps", "t2i_guidance", "base", "dtype")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,10 +75,12 @@ def _run(args: argparse.Namespace) -> int:
     shared = dict(inputs=args.inputs, clip=args.clip, no_clip=args.no_clip, out=args.out, device=args.device,
                   training_set=args.training_set)
     given = [args.flags[name] for name in SUITE_ONLY if getattr(args, name) is not None]
+    given += [args.flags[name] for name in SUITE_SAMPLING if hasattr(args, name)]
     try:
         if args.suite:
             options = {name: getattr(args, name) for name in SUITE_ONLY[2:] if getattr(args, name) is not None}
-            run_suite(SuiteSettings(**shared, motions=args.motion or [], prompts=args.prompts, **options), setting_names=args.flags)
+            run_suite(SuiteSettings(**shared, motions=args.motion or [], prompts=args.prompts, **options,
+                                    sampling=sampling_from_args(args)), setting_names=args.flags)
         elif given:
             raise ValueError(f"{', '.join(given)}: suite option(s), used only with --suite")
         else:

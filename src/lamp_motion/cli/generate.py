@@ -5,36 +5,20 @@ from __future__ import annotations
 import argparse
 
 from ._errors import flag_names, run_with_user_errors
+from ._settings import add_sampling_arguments, sampling_from_args
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
-NEGATED = {"adain": "--no-adain", "histogram_matching": "--no-histogram-matching", "tf32": "--no-tf32"}
-
-
-def frame_rate(text: str) -> float:
-    """argparse type of --fps: a frame rate above 0."""
-    value = float(text)
-    if not value > 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{text} is not a frame rate; give frames per second above 0, e.g. 8")
-    return value
+NEGATED = {"tf32": "--no-tf32"}
 
 
 def add_shared_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options that `generate` and `edit` share."""
+    """Options that `generate` and `edit` share; the sampling settings' flags are :func:`add_sampling_arguments`'s."""
     parser.add_argument("--motion", required=True, help="motion file written by `lamp train` (.safetensors)")
     parser.add_argument("--prompt", required=True, help='video prompt, e.g. "a horse runs in the snow"')
     parser.add_argument("--base", default=None, help="base model (default: the one the motion was trained on)")
     parser.add_argument("--out", default="outputs/videos", help="output folder")
-    parser.add_argument("--height", type=int, default=None, help="video height (default: the motion's training size)")
-    parser.add_argument("--width", type=int, default=None, help="video width (default: the motion's training size)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="DDIM steps (default: the motion file's setting, else the paper's 50)")
-    parser.add_argument("--guidance", type=float, default=None,
-                        help="classifier-free guidance scale, <= 1: off (default: the motion file's setting, else the paper's 12.5)")
-    parser.add_argument("--negative-prompt", default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fps", type=frame_rate, default=8.0, help="frame rate of the written mp4 and gif")
-    parser.add_argument("--no-adain", action="store_true", help="turn latent AdaIN off")
-    parser.add_argument("--no-histogram-matching", action="store_true", help="turn pixel histogram matching off")
+    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the written mp4 and gif")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--dtype", default="auto", choices=DTYPES, help="weights dtype (default: fp16 on GPU, fp32 on CPU)")
     parser.add_argument("--allow-other-base", action="store_true", help="apply the motion to a base it was not trained on")
@@ -52,13 +36,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--image-prompt", default=None, help="prompt of the first-frame model (default: --prompt)")
     parser.add_argument("--t2i-steps", type=int, default=30, help="steps of the first-frame model")
     parser.add_argument("--t2i-guidance", type=float, default=7.0, help="guidance of the first-frame model")
-    parser.add_argument("--frames", type=int, default=None, help="frames per video (default: the motion's window; more chains windows)")
     parser.add_argument("--overlap", type=int, default=1, help="frames shared by consecutive windows of a long video")
     parser.add_argument("--num-videos", type=int, default=1, help="videos to make, with seeds seed, seed+1, ...")
-    parser.add_argument("--shared-noise", type=float, default=0.2, help="shared-noise weight alpha (0 = off)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the video UNet (the first video compiles, later ones at that size are faster)")
     parser.add_argument("--no-tf32", action="store_true", help="keep fp32 matmuls in full fp32 on Ampere+ GPUs")
+    add_sampling_arguments(parser.add_argument_group("sampling", "the video model's settings"))
     parser.set_defaults(func=run, flags=flag_names(parser, **NEGATED))
 
 
@@ -66,11 +49,10 @@ def settings_from_args(args: argparse.Namespace):
     """The GenerateSettings of a parsed `lamp generate` command line."""
     from ..jobs.generate import GenerateSettings
 
-    names = ("motion", "prompt", "out", "base", "image", "t2i", "image_prompt", "t2i_steps", "t2i_guidance", "height",
-             "width", "frames", "overlap", "steps", "guidance", "negative_prompt", "seed", "num_videos", "shared_noise",
-             "fps", "device", "dtype", "allow_other_base", "compile")
-    return GenerateSettings(**{name: getattr(args, name) for name in names}, adain=not args.no_adain,
-                            histogram_matching=not args.no_histogram_matching, tf32=not args.no_tf32)
+    names = ("motion", "prompt", "out", "base", "image", "t2i", "image_prompt", "t2i_steps", "t2i_guidance", "overlap",
+             "seed", "num_videos", "fps", "device", "dtype", "allow_other_base", "compile")
+    return GenerateSettings(**{name: getattr(args, name) for name in names}, sampling=sampling_from_args(args),
+                            tf32=not args.no_tf32)
 
 
 def run(args: argparse.Namespace) -> int:

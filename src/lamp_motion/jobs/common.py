@@ -1,4 +1,4 @@
-"""What the generation jobs share: the device, the motion's defaults, the video model, one written video."""
+"""What the generation jobs share: the device, output checks, the video model's base, one written video."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from ..errors import SettingError
 from ..files import OutputWriteError, check_output_folder
 from ..models.loading import BaseModel, load_base
 from ..models.motion_file import DTYPES, MotionFile
-from ..pipelines.lamp_pipeline import DEFAULT_SIZE
 
 Log = Callable[[str], None]
 
@@ -43,15 +42,8 @@ def check_frame_rate(fps: float | None, optional: bool = False) -> None:
     if fps is None and optional:
         return
     if not isinstance(fps, (int, float)) or not fps > 0:
-        raise SettingError(f"{{fps}}={fps} is not a frame rate; give frames per second above 0, e.g. 8", "fps")
-
-
-def motion_size(header: MotionFile, height: int | None, width: int | None) -> tuple[int, int, int]:
-    """``(height, width, window)``: the given size, else the motion's training size, else the paper's; the window is the
-    number of frames the motion was trained on."""
-    trained = header.trained_size
-    return (height or trained["height"] or DEFAULT_SIZE["height"], width or trained["width"] or DEFAULT_SIZE["width"],
-            trained["num_frames"] or DEFAULT_SIZE["num_frames"])
+        shown = f"{fps:g}" if isinstance(fps, (int, float)) else repr(fps)
+        raise SettingError(f"{{fps}}: {shown} is not a frame rate; give frames per second above 0, e.g. 8", "fps")
 
 
 def load_motion_base(header: MotionFile, base: str | os.PathLike[str] | None, dtype: torch.dtype) -> BaseModel:

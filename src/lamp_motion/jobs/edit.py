@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -12,21 +12,25 @@ from PIL import Image
 from ..errors import SettingError, name_settings
 from ..models import read_motion_header
 from ..pipelines.canny import first_frame_from_canny
-from ..pipelines.editing import edit_video, source_clip
+from ..pipelines.editing import invert_and_sample, source_clip
 from ..pipelines.first_frame import check_source
 from ..pipelines.images import fit_image, load_image
-from ..pipelines.lamp_pipeline import LampPipeline, resolve_generation
+from ..pipelines.lamp_pipeline import LampPipeline
 from ..pipelines.outputs import slug, write_outputs
 from ..video_io import read_video
-from .common import (GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, motion_size,
-                     resolve_device)
+from ..settings import SamplingSettings, takes_sampling_keywords
+from .common import GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, resolve_device
 
 DEFAULT_STRIDE = 2  # frames taken from the source when the motion file records no training stride
 
 
+@takes_sampling_keywords
 @dataclass
 class EditSettings:
-    """Everything :func:`edit` needs; the edited first frame comes from ``image`` or from ``canny_controlnet``."""
+    """Everything :func:`edit` needs; the edited first frame comes from ``image`` or from ``canny_controlnet``.
+
+    ``sampling``: as for GenerateSettings (also as keywords of their own), used by the inversion
+    and the sampling; its ``shared_noise`` is not used (sampling starts from the inverted noise)."""
 
     motion: str | os.PathLike[str]  # the motion tuned on the source video
     video: str | os.PathLike[str]  # the source video
@@ -39,20 +43,13 @@ class EditSettings:
     canny_guidance: float = 7.0
     canny_scale: float = 1.0  # ControlNet conditioning scale
     canny_thresholds: tuple[float, float] = (100.0, 200.0)  # canny hysteresis thresholds (low, high)
-    frames: int | None = None  # frames to edit (default: the motion's window)
     stride: int | None = None  # take every stride-th source frame (default: the motion's training stride, else 2)
     start: int = 0  # first source frame used
     out: str | os.PathLike[str] = "outputs/edits"
     base: str | None = None  # base model (default: the one the motion was trained on)
-    height: int | None = None  # default: the motion's training size
-    width: int | None = None
-    steps: int | None = None  # DDIM steps of inversion and sampling (default: the motion file's, else 50)
-    guidance: float | None = None  # default: the motion file's, else 12.5
-    negative_prompt: str | None = None
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)  # frames to edit, size, steps, guidance, ...
     seed: int | None = None  # seeds only a ControlNet first frame: inversion and sampling are deterministic
     fps: float | None = None  # default: the source's frame rate divided by the stride
-    adain: bool = True
-    histogram_matching: bool = True
     device: str = "auto"
     dtype: str = "auto"
     allow_other_base: bool = False
@@ -82,7 +79,6 @@ def _check_first_frame_source(settings: EditSettings) -> None:
     if settings.canny_controlnet and not 0 <= low <= high:
         raise SettingError(f"{{canny_thresholds}} {low:g} {high:g}: need 0 <= LOW <= HIGH (ControlNet's annotator uses "
                            f"100 200)", "canny_thresholds")
-    check_frame_rate(settings.fps, optional=True)
 
 
 def edit(settings: EditSettings, log: Log | None = print, given_by: str = "settings",
@@ -96,21 +92,20 @@ def edit(settings: EditSettings, log: Log | None = print, given_by: str = "setti
     """
     say = log or (lambda _: None)
 
-    # 1. Check everything that needs no model: motion header, sizes, source video, edited image.
+    # 1. Check everything that needs no model: frame rate, motion header, settings, source video, edited image.
+    check_frame_rate(settings.fps, optional=True)
     header = read_motion_header(settings.motion)
-    height, width, window = motion_size(header, settings.height, settings.width)
-    frames = settings.frames if settings.frames is not None else window
+    resolved = replace(settings.sampling, shared_noise=0.0).resolve(header, given_by)
+    sampling = resolved.values
+    height, width = sampling.height, sampling.width
     stride = settings.stride if settings.stride is not None else (header.stride or DEFAULT_STRIDE)
-    sampling, sources = resolve_generation({"steps": settings.steps, "guidance": settings.guidance}, header.generation,
-                                           given_by)
-    LampPipeline.check_inputs(frames, height, width, sampling["steps"], sampling["guidance"], 0.0, "np")
     _check_first_frame_source(settings)
     if settings.canny_controlnet:  # both names, before either model loads
         check_source(settings.canny_controlnet, "canny_controlnet")
         check_source(settings.canny_image_model, "canny_image_model")
     notes: list[str] = []
     video, source_fps = read_video(settings.video, notes)
-    clip = source_clip(video, frames, stride, height, width, settings.start, notes)
+    clip = source_clip(video, sampling.frames, stride, height, width, settings.start, notes)
     image = settings.image
     if image is not None and not isinstance(image, Image.Image):
         image = load_image(image, notes)
@@ -147,10 +142,7 @@ def edit(settings: EditSettings, log: Log | None = print, given_by: str = "setti
     # 3. The video model, then inversion of the source and generation from it.
     base = load_motion_base(header, settings.base, dtype)
     pipe = LampPipeline.from_base(base, settings.motion, allow_other_base=settings.allow_other_base).to(device)
-    out = edit_video(pipe, clip, image, settings.prompt, num_frames=frames, stride=1, height=height, width=width,
-                     num_inference_steps=sampling["steps"], guidance_scale=sampling["guidance"],
-                     negative_prompt=settings.negative_prompt, adain=settings.adain,
-                     histogram_matching=settings.histogram_matching)
+    out = invert_and_sample(pipe, clip, image, settings.prompt, sampling)
     for line in notes + out.notes:
         say(f"note: {line}")
 
@@ -158,14 +150,12 @@ def edit(settings: EditSettings, log: Log | None = print, given_by: str = "setti
     fps = settings.fps or source_fps / stride
     out_dir.mkdir(parents=True, exist_ok=True)
     image.save(out_dir / files["first_frame"])
+    record = {key: value for key, value in resolved.record().items() if key != "window"}
     record = dict(prompt=settings.prompt, motion=str(settings.motion), motion_prompt=header.prompt, base=base.source,
                   source_video=str(settings.video), source_fps=source_fps, start=settings.start, stride=stride,
-                  frames=frames, first_frame=first_frame, image_prompt=image_prompt, height=height, width=width,
-                  steps=sampling["steps"], inversion="DDIM, empty prompt, no guidance, same steps",
-                  guidance=sampling["guidance"], setting_sources=sources, negative_prompt=settings.negative_prompt,
-                  shared_noise=0.0, adain=settings.adain, histogram_matching=settings.histogram_matching,
-                  device=str(device), dtype=str(dtype), seed=None if settings.image is not None else settings.seed or 0,
-                  images=files)
+                  first_frame=first_frame, image_prompt=image_prompt, **record,
+                  inversion="DDIM, empty prompt, no guidance, same steps", device=str(device), dtype=str(dtype),
+                  seed=None if settings.image is not None else settings.seed or 0, images=files)
     path = write_outputs(out_dir, name, out.frames[0], fps, record)
     say(f"edited video: {path.with_suffix('.mp4')}")
     video_out = GeneratedVideo(json=path, prompt=settings.prompt, seed=record["seed"], frames=out.frames[0],

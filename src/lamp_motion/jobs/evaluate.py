@@ -33,12 +33,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import SettingError, name_settings
 from ..files import write_text_atomic
+from ..settings import SamplingSettings, takes_sampling_keywords
 from ..video_io import VIDEO_SUFFIXES, VideoReadError, frames_from_contact_sheet, read_video
 from .common import Log, check_out
 
@@ -48,9 +49,8 @@ if TYPE_CHECKING:
 
 UNSPECIFIED_MOTION = "unspecified"  # motion label of videos whose JSON names none
 _PREFERRED_FORMATS = ("mp4", "gif")
-# Suite settings passed on to generation (None: generation's default).
-GENERATE_OPTIONS = ("t2i", "t2i_steps", "t2i_guidance", "steps", "guidance", "shared_noise", "height", "width",
-                    "frames", "base", "dtype")
+# Suite settings passed on to generation besides ``sampling`` (None: generation's default).
+GENERATE_OPTIONS = ("t2i", "t2i_steps", "t2i_guidance", "base", "dtype")
 
 
 class EvalInputError(ValueError):
@@ -81,11 +81,13 @@ class EvaluateSettings:
     training_set: str | os.PathLike[str] | None = None  # training videos' folder for the toy metrics' leakage
 
 
+@takes_sampling_keywords
 @dataclass
 class SuiteSettings(EvaluateSettings):
     """The paper's protocol for ``motions``: its prompts per motion, fixed seeds, the videos made and scored.
 
-    The generation settings left None take generation's defaults (the motion file's own).
+    The generation settings left None, and ``sampling``'s, take generation's defaults (the motion
+    file's own); the sampling settings may also be given as keywords of their own, as for GenerateSettings.
     """
 
     motions: Sequence[str | os.PathLike[str]] = ()  # motion files to evaluate
@@ -95,12 +97,7 @@ class SuiteSettings(EvaluateSettings):
     t2i: str | None = None  # first frames from this text-to-image model (the paper: SD-XL); default: the base
     t2i_steps: int | None = None
     t2i_guidance: float | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    shared_noise: float | None = None
-    height: int | None = None
-    width: int | None = None
-    frames: int | None = None
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)  # the video model's settings
     base: str | None = None
     dtype: str | None = None
 
@@ -167,13 +164,14 @@ def run_suite(settings: SuiteSettings, log: Log | None = print,
     check_out(out)
     scorer = _scorer(settings)  # load (or fail) before the long generation
 
-    options = {name: getattr(settings, name) for name in GENERATE_OPTIONS if getattr(settings, name) is not None}
+    given = {name: getattr(settings, name) for name in GENERATE_OPTIONS if getattr(settings, name) is not None}
+    options = {**given, **settings.sampling.changed()}  # as the videos' JSON names them
     entries = []
     for motion in motions:
         say(f"motion {motion.name}: {motion.path}, {len(motion.prompts.prompts)} prompts x {len(seeds)} seed(s)")
         jobs = [(p.prompt, p.image_prompt, s) for p in motion.prompts.prompts for s in seeds]
-        generation = GenerateSettings(motion=motion.path, prompt="(per job)", out=out / "videos" / motion.name,
-                                      device=settings.device or "auto", **options)
+        generation = GenerateSettings(motion=motion.path, out=out / "videos" / motion.name,
+                                      device=settings.device or "auto", sampling=settings.sampling, **given)
         for video in generate_jobs(generation, jobs, log).videos:
             entries.append(replace(_entry_from_record(video.json, _read_record(video.json)), motion=motion.name))
     report = evaluate_entries(entries, scorer, _path(settings.training_set), setting_names)

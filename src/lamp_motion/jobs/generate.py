@@ -13,19 +13,25 @@ from ..models import read_motion_header
 from ..models.speed import allow_tf32, compile_video_unet
 from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2i
 from ..pipelines.images import load_image
-from ..pipelines.lamp_pipeline import LampPipeline, resolve_generation
+from ..pipelines.lamp_pipeline import LampPipeline
 from ..pipelines.long_video import generate_long
 from ..pipelines.outputs import slug, write_outputs
-from .common import (GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, motion_size,
-                     resolve_device)
+from ..settings import SamplingSettings, takes_sampling_keywords
+from .common import GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, resolve_device
 
 
+@takes_sampling_keywords
 @dataclass
 class GenerateSettings:
-    """Everything :func:`generate` needs; every field but ``motion`` and ``prompt`` has a working default."""
+    """Everything :func:`generate` needs; every field but ``motion`` and ``prompt`` has a working default
+    (:func:`generate_jobs` takes the prompts with its jobs instead).
+
+    The video model's settings are ``sampling``; they may also be given as keywords of their
+    own (``GenerateSettings(motion=..., prompt=..., sampling_steps=25, frames=24)``; ``steps=``
+    is the older name of ``sampling_steps``)."""
 
     motion: str | os.PathLike[str]  # motion file written by training (.safetensors)
-    prompt: str  # video prompt, e.g. "a horse runs in the snow"
+    prompt: str | None = None  # video prompt, e.g. "a horse runs in the snow"
     out: str | os.PathLike[str] = "outputs/videos"  # output folder
     base: str | None = None  # base model (default: the one the motion was trained on)
     image: str | os.PathLike[str] | Image.Image | None = None  # first frame from this image (real-image animation)
@@ -33,18 +39,10 @@ class GenerateSettings:
     image_prompt: str | None = None  # prompt of the first-frame model (default: prompt)
     t2i_steps: int = 30  # steps of the first-frame model (the base or t2i)
     t2i_guidance: float = 7.0  # guidance of the first-frame model
-    height: int | None = None  # video size (default: the motion's training size)
-    width: int | None = None
-    frames: int | None = None  # frames per video (default: the motion's window; more chains windows)
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)  # the video model's settings
     overlap: int = 1  # frames shared by consecutive windows of a long video
-    steps: int | None = None  # DDIM steps (default: the motion file's setting, else the paper's 50)
-    guidance: float | None = None  # classifier-free guidance, <= 1: off (default: the motion file's, else 12.5)
-    negative_prompt: str | None = None
     seed: int = 0  # seed of the first video; the others take seed + 1, seed + 2, ...
     num_videos: int = 1
-    shared_noise: float = 0.2  # shared-noise weight alpha (0 = off)
-    adain: bool = True  # latent AdaIN
-    histogram_matching: bool = True  # pixel histogram matching to frame 1
     fps: float = 8.0  # frame rate of the written mp4 and gif
     device: str = "auto"  # cpu, cuda, cuda:1, ... (auto: cuda if available)
     dtype: str = "auto"  # fp32, fp16, bf16 (auto: fp16 on a GPU, fp32 on a CPU)
@@ -63,6 +61,8 @@ class GenerateResult:
 
 def generate(settings: GenerateSettings, log: Log | None = print, given_by: str = "settings") -> GenerateResult:
     """Make ``settings.num_videos`` videos with seeds ``seed, seed + 1, ...``; see :func:`generate_jobs`."""
+    if not settings.prompt:
+        raise SettingError("give the video's {prompt}, e.g. \"a horse runs in the snow\"", "prompt")
     if settings.num_videos < 1:
         raise SettingError(f"{{num_videos}}={settings.num_videos} must be at least 1", "num_videos")
     image_prompt = settings.image_prompt or settings.prompt
@@ -72,7 +72,8 @@ def generate(settings: GenerateSettings, log: Log | None = print, given_by: str 
 
 def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], log: Log | None = print,
                   given_by: str = "settings") -> GenerateResult:
-    """One video per ``(prompt, image prompt, seed)`` job; everything else from ``settings``.
+    """One video per ``(prompt, image prompt, seed)`` job; everything else from ``settings`` (whose own
+    ``prompt``, ``image_prompt``, ``seed`` and ``num_videos`` are not used).
 
     ``log`` receives the notes and one line per video written (None: silent); ``given_by``
     names where the given steps and guidance came from in the JSON's ``setting_sources``.
@@ -84,10 +85,8 @@ def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], 
     if settings.image is not None and settings.t2i is not None:
         raise SettingError("{image} and {t2i} both give the first frame; choose one", "image", "t2i")
     header = read_motion_header(settings.motion)
-    height, width, window = motion_size(header, settings.height, settings.width)
-    frames = settings.frames if settings.frames is not None else window
-    sampling, sources = resolve_generation({"steps": settings.steps, "guidance": settings.guidance}, header.generation, given_by)
-    LampPipeline.check_inputs(frames, height, width, sampling["steps"], sampling["guidance"], settings.shared_noise, "np")
+    resolved = settings.sampling.resolve(header, given_by)
+    sampling = resolved.values
     device, dtype = resolve_device(settings.device, settings.dtype)
     allow_tf32(settings.tf32)
     image_notes: list[str] = []
@@ -102,8 +101,8 @@ def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], 
 
     # 1. First frames: the user's image, a T2I model (released before the video stage), or the base.
     if settings.t2i:
-        images = first_frames_from_t2i(settings.t2i, image_prompts, seeds, height, width, device, dtype,
-                                       settings.t2i_steps, settings.t2i_guidance)
+        images = first_frames_from_t2i(settings.t2i, image_prompts, seeds, sampling.height, sampling.width, device,
+                                       dtype, settings.t2i_steps, settings.t2i_guidance)
         source = f"t2i:{settings.t2i}"
     base = load_motion_base(header, settings.base, dtype)
     if image is not None:
@@ -111,31 +110,24 @@ def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], 
     elif not settings.t2i:
         for part in (base.unet, base.vae, base.text_encoder):
             part.to(device)
-        images, source = first_frames_from_base(base, image_prompts, seeds, height, width, device, settings.t2i_steps,
-                                                settings.t2i_guidance), "base"
+        images, source = first_frames_from_base(base, image_prompts, seeds, sampling.height, sampling.width, device,
+                                                settings.t2i_steps, settings.t2i_guidance), "base"
 
     # 2. The video model: the base inflated, with the motion loaded.
     pipe = LampPipeline.from_base(base, settings.motion, allow_other_base=settings.allow_other_base).to(device)
     if settings.compile:
         compile_video_unet(pipe.unet)
     shared = dict(motion=str(settings.motion), motion_prompt=header.prompt, base=base.source, first_frame=source,
-                  height=height, width=width, frames=frames, window=window, overlap=settings.overlap,
-                  steps=sampling["steps"], guidance=sampling["guidance"], setting_sources=sources,
-                  negative_prompt=settings.negative_prompt, shared_noise=settings.shared_noise, adain=settings.adain,
-                  histogram_matching=settings.histogram_matching, device=str(device), dtype=str(dtype),
+                  **resolved.record(), overlap=settings.overlap, device=str(device), dtype=str(dtype),
                   compile=settings.compile)
-    common = dict(height=height, width=width, num_inference_steps=sampling["steps"], guidance_scale=sampling["guidance"],
-                  negative_prompt=settings.negative_prompt, shared_noise_alpha=settings.shared_noise,
-                  adain=settings.adain, histogram_matching=settings.histogram_matching)
 
     # 3. One video per job; longer than the window: chained windows.
     videos = []
     for index, ((prompt, image_prompt, seed), first) in enumerate(zip(jobs, images)):
-        if frames > window:
-            out = generate_long(pipe, prompt, first, frames, window=window, overlap=settings.overlap, generator=seed,
-                                **common)
+        if sampling.frames > resolved.window:
+            out = generate_long(pipe, prompt, first, sampling, resolved.window, overlap=settings.overlap, generator=seed)
         else:
-            out = pipe(prompt, first, num_frames=frames, generator=seed, **common)
+            out = pipe.sample(prompt, first, sampling, generator=seed)
         notes = image_notes + out.notes
         for note in notes:
             say(f"note: {note}")

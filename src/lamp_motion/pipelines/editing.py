@@ -18,7 +18,7 @@ carry the edit through the source's motion.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from PIL import Image
 from ..data.frames import clip_span, frames_to_pixels, resize_and_center_crop
 from ..data.latent_cache import encode_clip, vae_encoder
 from ..errors import SettingError
+from ..settings import SamplingSettings
 from ..video_io import read_video
 from .images import load_image
 from .inversion import ddim_invert
@@ -80,32 +81,40 @@ def edit_video(pipe, source: np.ndarray | str | os.PathLike, edited_first_frame:
 
     source: a (f, h, w, 3) uint8 video or a video path (see :func:`lamp_motion.video_io.read_video`).
     edited_first_frame: a PIL image or an image path; it is fitted to height x width.
-    num_frames, height, width: default to the motion file's training size (see
-    ``LampPipeline.default_size``); stride: take every stride-th source frame.
-    The inversion uses ``num_inference_steps`` steps, the empty prompt and no guidance;
-    sampling uses ``prompt``, ``guidance_scale`` and the same number of steps. Both default
-    to the motion file's generation settings (``LampPipeline.default_generation``).
+    num_frames, height, width, num_inference_steps, guidance_scale: resolved once against the
+    motion file (``LampPipeline.resolve``); stride: take every stride-th source frame.
+    Then :func:`invert_and_sample` on the clip.
     """
-    # 1. Check inputs before any model runs: sizes, the source clip, the edited image.
-    num_frames, height, width = pipe.default_size(num_frames, height, width)
-    num_inference_steps, guidance_scale = pipe.default_generation(num_inference_steps, guidance_scale)
-    pipe.check_inputs(num_frames, height, width, num_inference_steps, guidance_scale, 0.0, output_type)
+    # 1. Check inputs before any model runs: the settings, the source clip, the edited image.
+    settings = pipe.resolve(SamplingSettings(frames=num_frames, height=height, width=width,
+                                             sampling_steps=num_inference_steps, guidance=guidance_scale,
+                                             negative_prompt=negative_prompt, shared_noise=0.0, adain=adain,
+                                             histogram_matching=histogram_matching)).values
     notes: list[str] = []
     if not isinstance(source, np.ndarray):
         source = read_video(source, notes)[0]
-    clip = source_clip(source, num_frames, stride, height, width, start, notes)
+    clip = source_clip(source, settings.frames, stride, settings.height, settings.width, start, notes)
     if not isinstance(edited_first_frame, Image.Image):
         edited_first_frame = load_image(edited_first_frame)
+    out = invert_and_sample(pipe, clip, edited_first_frame, prompt, settings, output_type, decode_chunk, progress)
+    out.notes[:0] = notes
+    return out
 
+
+def invert_and_sample(pipe, clip: np.ndarray, edited_first_frame: Image.Image, prompt: str, settings: SamplingSettings,
+                      output_type: str = "np", decode_chunk: int = 2, progress: bool = True) -> EditOutput:
+    """Steps 2 and 3 of the edit on a source ``clip`` already cut to ``settings`` (resolved; its shared noise unused).
+
+    The inversion uses ``settings.sampling_steps`` steps, the empty prompt and no guidance;
+    sampling uses ``prompt``, ``settings.guidance`` and the same number of steps."""
     # 2. Encode the source clip and invert frames 2..N (empty prompt, no guidance).
     mean, _ = encode_clip(frames_to_pixels(clip), vae_encoder(pipe.vae))  # (c, f, h/8, w/8), unscaled
     source_latents = mean[None] * pipe.vae.config.scaling_factor  # (1, c, f, h/8, w/8)
-    inverted = ddim_invert(pipe, source_latents, num_inference_steps=num_inference_steps, prompt="", progress=progress)
+    inverted = ddim_invert(pipe, source_latents, num_inference_steps=settings.sampling_steps, prompt="",
+                           progress=progress)
 
     # 3. Sample from the inverted latents; the pipeline puts the encoded edited frame in frame 1.
-    out = pipe(prompt, edited_first_frame, num_frames=num_frames, height=height, width=width,
-               num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, negative_prompt=negative_prompt,
-               shared_noise_alpha=0.0, adain=adain, histogram_matching=histogram_matching, latents=inverted,
-               output_type=output_type, decode_chunk=decode_chunk, progress=progress)
+    out = pipe.sample(prompt, edited_first_frame, replace(settings, shared_noise=0.0), latents=inverted,
+                      output_type=output_type, decode_chunk=decode_chunk, progress=progress)
     return EditOutput(frames=out.frames, latents=out.latents, source_latents=source_latents, inverted_latents=inverted,
-                      notes=notes + out.notes)
+                      notes=out.notes)

@@ -9,7 +9,6 @@ close to frame 1 in the later steps, and histogram matching does the same in pix
 from __future__ import annotations
 
 import inspect
-import math
 import os
 from dataclasses import dataclass
 
@@ -23,34 +22,12 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from ..builtin import resolve_base
 from ..models import LampMotionAdapter, MotionOptions, VideoUNet
 from ..models.loading import BaseModel, load_base
+from ..settings import ResolvedSampling, SamplingSettings
 from .images import fit_image, image_to_tensor
 from .noise import shared_noise
 from .postprocess import AdaINSchedule, match_histograms
 
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
-# Size used when neither the call nor the loaded motion file gives one: the paper's.
-DEFAULT_SIZE = {"num_frames": 16, "height": 320, "width": 512}
-# Generation settings used when neither the call nor the loaded motion file gives them: the paper's.
-DEFAULT_GENERATION = {"steps": 50, "guidance": 12.5}
-
-
-def resolve_generation(given: dict[str, int | float | None], recorded: dict[str, int | float],
-                       given_by: str = "call") -> tuple[dict[str, int | float], dict[str, str]]:
-    """Each generation setting (``steps``, ``guidance``) and where it came from.
-
-    A value in ``given`` that is not None wins (source ``given_by``); else the motion file's
-    recorded one (``recorded``, see ``MotionFile.generation``; source "motion file"); else the
-    paper's (:data:`DEFAULT_GENERATION`; source "default").
-    """
-    values, sources = {}, {}
-    for key, default in DEFAULT_GENERATION.items():
-        if given.get(key) is not None:
-            values[key], sources[key] = given[key], given_by
-        elif key in recorded:
-            values[key], sources[key] = recorded[key], "motion file"
-        else:
-            values[key], sources[key] = default, "default"
-    return values, sources
 
 
 @dataclass
@@ -75,17 +52,10 @@ class LampPipeline(DiffusionPipeline):
         self.trained_size: dict[str, int | None] = {}  # the loaded motion file's, set by from_base
         self.generation: dict[str, int | float] = {}  # the loaded motion file's generation settings, set by from_base
 
-    def default_size(self, num_frames: int | None, height: int | None, width: int | None) -> tuple[int, int, int]:
-        """The given sizes, else the loaded motion file's training size, else the paper's (16 frames, 320x512)."""
-        given = {"num_frames": num_frames, "height": height, "width": width}
-        size = {key: value if value is not None else self.trained_size.get(key) or DEFAULT_SIZE[key]
-                for key, value in given.items()}
-        return size["num_frames"], size["height"], size["width"]
-
-    def default_generation(self, num_inference_steps: int | None, guidance_scale: float | None) -> tuple[int, float]:
-        """The given steps and guidance, else the loaded motion file's, else the paper's (50, 12.5)."""
-        values, _ = resolve_generation({"steps": num_inference_steps, "guidance": guidance_scale}, self.generation)
-        return values["steps"], values["guidance"]
+    def resolve(self, settings: SamplingSettings | None = None, given_by: str = "call") -> ResolvedSampling:
+        """``settings`` (default: all from the motion) resolved against the loaded motion file, checked once;
+        see :meth:`lamp_motion.settings.SamplingSettings.resolve`. Sizes are (frames, height, width) order."""
+        return (settings or SamplingSettings()).resolve(self, given_by)
 
     @classmethod
     def from_base(cls, base: BaseModel, motion: str | os.PathLike | LampMotionAdapter | None = None,
@@ -159,25 +129,7 @@ class LampPipeline(DiffusionPipeline):
             kwargs["generator"] = generator
         return kwargs
 
-    @staticmethod
-    def check_inputs(num_frames: int, height: int, width: int, num_inference_steps: int, guidance_scale: float,
-                     shared_noise_alpha: float, output_type: str) -> None:
-        for name, value in (("height", height), ("width", width)):
-            if value <= 0 or value % 8:
-                raise ValueError(f"{name}={value} must be a positive multiple of 8; try {max(8, round(value / 8) * 8)}")
-        if num_frames < 2:
-            raise ValueError(f"num_frames={num_frames}: a video needs at least 2 frames (frame 1 is the given first frame)")
-        if num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps={num_inference_steps} must be at least 1")
-        if not (math.isfinite(guidance_scale) and guidance_scale >= 0):
-            raise ValueError(f"guidance_scale={guidance_scale} must be a number >= 0 (1 or less turns guidance off; "
-                             f"the paper uses 12.5)")
-        if not 0 <= shared_noise_alpha <= 1:
-            raise ValueError(f"shared_noise={shared_noise_alpha} must be in [0, 1] (the paper uses 0.2)")
-        if output_type not in OUTPUT_TYPES:
-            raise ValueError(f"output_type={output_type!r}; use one of {OUTPUT_TYPES}")
-
-    # ---- generation ------------------------------------------------------------------
+    # ---- generation ----------------------------------------------------------------
     @torch.no_grad()
     def __call__(self, prompt: str | list[str], first_frame, num_frames: int | None = None, height: int | None = None,
                  width: int | None = None, num_inference_steps: int | None = None, guidance_scale: float | None = None,
@@ -185,30 +137,47 @@ class LampPipeline(DiffusionPipeline):
                  generator: torch.Generator | int | None = None, shared_noise_alpha: float = 0.2,
                  adain: AdaINSchedule | bool = True, histogram_matching: bool = True, latents: torch.Tensor | None = None,
                  eta: float = 0.0, output_type: str = "np", decode_chunk: int = 2, progress: bool = True) -> LampOutput:
-        """Generate videos.
+        """Generate videos: the settings resolved once (:meth:`resolve`), then :meth:`sample`.
 
-        prompt: one prompt, or one per video. first_frame: a PIL image, or latents
-        (1 or b, c, h/8, w/8). generator: a torch.Generator or an int seed.
         num_frames, height, width: default to the loaded motion file's training size, else
         16 frames of 320x512 (the paper's). num_inference_steps, guidance_scale: default to the
         loaded motion file's generation settings, else the paper's 50 steps and guidance 12.5.
         shared_noise_alpha: weight of the shared noise (0 = independent frames).
-        adain: True (default schedule), False, or an AdaINSchedule. latents: initial
+        adain: True (default schedule), False, or an AdaINSchedule. Other arguments: see :meth:`sample`.
+        """
+        settings = SamplingSettings(frames=num_frames, height=height, width=width, sampling_steps=num_inference_steps,
+                                    guidance=guidance_scale, negative_prompt=negative_prompt,
+                                    shared_noise=shared_noise_alpha, adain=adain, histogram_matching=histogram_matching)
+        return self.sample(prompt, first_frame, self.resolve(settings).values, generator=generator, latents=latents, eta=eta,
+                           output_type=output_type, decode_chunk=decode_chunk, progress=progress)
+
+    @torch.no_grad()
+    def sample(self, prompt: str | list[str], first_frame, settings: SamplingSettings,
+               generator: torch.Generator | int | None = None, latents: torch.Tensor | None = None, eta: float = 0.0,
+               output_type: str = "np", decode_chunk: int = 2, progress: bool = True) -> LampOutput:
+        """Generate videos with resolved ``settings`` (``pipe.resolve(...).values``), which are not checked again.
+
+        prompt: one prompt, or one per video. first_frame: a PIL image, or latents
+        (1 or b, c, h/8, w/8). generator: a torch.Generator or an int seed. latents: initial
         latents (b, c, f, h/8, w/8) instead of fresh noise (e.g. from DDIM inversion);
         frame 1 is replaced by the first frame and no shared noise is applied to them.
         """
-        # 1. Check inputs.
-        num_frames, height, width = self.default_size(num_frames, height, width)
-        num_inference_steps, guidance_scale = self.default_generation(num_inference_steps, guidance_scale)
-        self.check_inputs(num_frames, height, width, num_inference_steps, guidance_scale, shared_noise_alpha, output_type)
+        # 1. Check what only the call can get wrong: resolved settings, the output type, batch sizes.
+        if settings.unresolved():
+            raise ValueError(f"{', '.join(settings.unresolved())} not resolved; pass pipe.resolve(settings).values")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type={output_type!r}; use one of {OUTPUT_TYPES}")
+        num_frames, height, width = settings.frames, settings.height, settings.width
+        num_inference_steps, guidance_scale = settings.sampling_steps, settings.guidance
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         batch = len(prompts)
-        negatives = [negative_prompt or ""] * batch if not isinstance(negative_prompt, list) else negative_prompt
+        negative = settings.negative_prompt
+        negatives = [negative or ""] * batch if negative is None or isinstance(negative, str) else list(negative)
         if len(negatives) != batch:
             raise ValueError(f"{len(negatives)} negative prompts for {batch} prompts")
         if isinstance(generator, int):
             generator = torch.Generator().manual_seed(generator)
-        schedule = AdaINSchedule() if adain is True else (adain or None)
+        schedule = AdaINSchedule() if settings.adain is True else (settings.adain or None)
         notes: list[str] = []
 
         # 2. Text: conditional (and unconditional for guidance) embeddings, one call.
@@ -226,7 +195,7 @@ class LampPipeline(DiffusionPipeline):
         shape = (batch, z1.shape[1], num_frames, *z1.shape[3:])
         if latents is None:
             noise = torch.randn(shape, generator=generator, dtype=torch.float32)
-            latents = shared_noise(noise, shared_noise_alpha).to(self.device) * self.scheduler.init_noise_sigma
+            latents = shared_noise(noise, settings.shared_noise).to(self.device) * self.scheduler.init_noise_sigma
         elif tuple(latents.shape) != shape:
             raise ValueError(f"latents have shape {tuple(latents.shape)}; expected {shape}")
         latents = latents.to(self.device, torch.float32).clone()
@@ -255,7 +224,7 @@ class LampPipeline(DiffusionPipeline):
         if output_type == "latent":
             return LampOutput(frames=latents, latents=latents, notes=notes)
         frames = self.decode_latents(latents, chunk=decode_chunk)  # (b, f, H, W, 3)
-        if histogram_matching:
+        if settings.histogram_matching:
             frames = np.stack([match_histograms(video, video[0]) for video in frames])
         if output_type == "pil":
             out = [[Image.fromarray(frame) for frame in video] for video in frames]

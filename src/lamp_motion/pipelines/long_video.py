@@ -10,9 +10,12 @@ the whole video is histogram-matched to its first frame.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
+from ..settings import SamplingSettings
 from .lamp_pipeline import LampOutput, LampPipeline
 from .postprocess import match_histograms
 
@@ -33,23 +36,23 @@ def window_starts(num_frames: int, window: int, overlap: int) -> list[tuple[int,
 
 
 @torch.no_grad()
-def generate_long(pipe: LampPipeline, prompt: str, first_frame, num_frames: int, window: int = 16, overlap: int = 1,
-                  histogram_matching: bool = True, output_type: str = "np", decode_chunk: int = 2,
-                  generator: torch.Generator | int | None = None, **kwargs) -> LampOutput:
-    """Generate ``num_frames`` frames with windows of ``window`` frames (kwargs go to the pipeline)."""
-    if num_frames < 2:
-        raise ValueError(f"num_frames={num_frames}: a video needs at least 2 frames")
+def generate_long(pipe: LampPipeline, prompt: str, first_frame, settings: SamplingSettings, window: int,
+                  overlap: int = 1, generator: torch.Generator | int | None = None, output_type: str = "np",
+                  decode_chunk: int = 2, progress: bool = True) -> LampOutput:
+    """Generate ``settings.frames`` frames with windows of ``window`` frames.
+
+    ``settings``: resolved (``pipe.resolve(...)``; its ``window`` is the motion's), as for ``LampPipeline.sample``."""
     if isinstance(generator, int):
         generator = torch.Generator().manual_seed(generator)
     video: torch.Tensor | None = None  # (1, c, f, h, w) joined latents
     notes: list[str] = []
-    for start, length in window_starts(num_frames, window, overlap):
+    for start, length in window_starts(settings.frames, window, overlap):
         if video is None:
             condition = first_frame
         else:
             condition = video[:, :, start]
-        out = pipe(prompt, condition, num_frames=length, generator=generator, histogram_matching=False,
-                   output_type="latent", **kwargs)
+        part_settings = replace(settings, frames=length, histogram_matching=False)
+        out = pipe.sample(prompt, condition, part_settings, generator=generator, output_type="latent", progress=progress)
         notes += out.notes
         part = out.latents  # (1, c, length, h, w); part[:, :, 0] is the condition frame
         if video is None:
@@ -61,7 +64,7 @@ def generate_long(pipe: LampPipeline, prompt: str, first_frame, num_frames: int,
             video[:, :, start + 1:] = (1 - weights) * video[:, :, start + 1:] + weights * part[:, :, 1:shared]
         video = torch.cat([video, part[:, :, shared:]], dim=2)
     frames = pipe.decode_latents(video, chunk=decode_chunk)  # (1, f, H, W, 3)
-    if histogram_matching:
+    if settings.histogram_matching:
         frames = np.stack([match_histograms(v, v[0]) for v in frames])
     if output_type == "pt":
         result = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float() / 255.0

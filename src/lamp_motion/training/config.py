@@ -7,13 +7,15 @@ precision, gradient checkpointing, random horizontal flip, seed 33).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..models import MotionOptions
+from ..settings import FALLBACKS
 from .config_checks import check_training_numbers
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 OPTIMIZERS = ("adamw", "adamw8bit")
+_OPTIONS = MotionOptions()  # the model fields' defaults
 
 
 @dataclass
@@ -42,16 +44,16 @@ class TrainConfig:
     # where a later frame's colour can be read from.
     noise_offset: float = 0.0
 
-    # --- model --------------------------------------------------------------------
-    motion_conv: bool = True  # temporal-spatial motion layer on every conv
-    conv_mode: str = "causal"  # "causal" (video-prediction conv) or "centred" (ablation)
-    first_frame_attention: bool = True  # self-attention keys/values from frame 1
-    temporal_attention: bool = True  # temporal attention after each transformer block
+    # --- model (defaults: MotionOptions', see lamp_motion.models.video_unet) -------------
+    motion_conv: bool = _OPTIONS.motion_conv  # temporal-spatial motion layer on every conv
+    conv_mode: str = _OPTIONS.conv_mode  # "causal" (video-prediction conv) or "centred" (ablation)
+    first_frame_attention: bool = _OPTIONS.first_frame_attention  # self-attention keys/values from frame 1
+    temporal_attention: bool = _OPTIONS.temporal_attention  # temporal attention after each transformer block
     first_frame_conditioning: bool = True  # keep frame 1 clean and out of the loss (False = ablation)
-    train_layers: str = "lamp"  # "lamp" (added layers + attn1.to_q, the paper's), "attn1" (+ all of attn1) or "unet" (everything; big file)
+    train_layers: str = _OPTIONS.train_layers  # "lamp" (added layers + attn1.to_q, the paper's), "attn1" (+ all of attn1) or "unet" (everything; big file)
     # ResNet / output GroupNorm statistics: "joint" (over the clip's frames, frame 1 included, as the authors' code;
     # lowers the raw model's leakage on sets of one look, docs/experiments.md) or "per_frame" (each frame alone)
-    groupnorm: str = "joint"
+    groupnorm: str = _OPTIONS.groupnorm
 
     # --- optimisation -------------------------------------------------------------
     steps: int = 30000  # optimiser steps (the release trains 30,000 for a motion, ~500 for one video)
@@ -75,8 +77,8 @@ class TrainConfig:
     # --- generation settings that suit this motion --------------------------------------
     # Recorded in the motion file: `lamp generate`, `lamp edit`, `lamp eval --suite` and
     # LampPipeline default to them (an explicit setting still wins).
-    sample_steps: int = 50  # DDIM steps (the paper's 50)
-    sample_guidance: float = 12.5  # classifier-free guidance scale (the paper's 12.5; <= 1 turns it off)
+    sample_steps: int = FALLBACKS["sampling_steps"]  # DDIM steps (the paper's 50)
+    sample_guidance: float = FALLBACKS["guidance"]  # classifier-free guidance scale (the paper's 12.5; <= 1 turns it off)
 
     # --- outputs ------------------------------------------------------------------
     motion_dtype: str = "fp16"  # dtype of the saved motion file: fp32, fp16 or bf16
@@ -121,7 +123,5 @@ class TrainConfig:
         return {"steps": self.sample_steps, "guidance": self.sample_guidance}
 
     def motion_options(self) -> MotionOptions:
-        return MotionOptions(motion_conv=self.motion_conv, conv_mode=self.conv_mode,
-                             first_frame_attention=self.first_frame_attention,
-                             temporal_attention=self.temporal_attention, train_layers=self.train_layers,
-                             groupnorm=self.groupnorm)
+        """The video UNet's options: this config's fields of the same names."""
+        return MotionOptions(**{option.name: getattr(self, option.name) for option in fields(MotionOptions)})

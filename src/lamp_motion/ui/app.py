@@ -15,6 +15,8 @@ import gradio as gr
 
 from ..errors import SettingError
 from ..files import OutputWriteError
+from ..settings import LABELS as SAMPLING_LABELS
+from ..settings import SamplingSettings
 from ..training.errors import TrainingError
 from ..video_io import VIDEO_SUFFIXES
 from .handlers import Handlers, UISettings, VideoOutput
@@ -23,11 +25,12 @@ from .handlers import Handlers, UISettings, VideoOutput
 CSS = " ".join(f"#{box} pre, #{box} code {{ white-space: pre-wrap !important; }}" for box in ("tune-report", "gen-log", "edit-log"))
 USER_ERRORS = (ValueError, FileNotFoundError, TrainingError, OutputWriteError)
 JOB = dict(concurrency_id="device", concurrency_limit=1)  # one job at a time on the device
-# How the page names the jobs' settings in messages (lamp_motion.errors.SettingError).
-LABELS = {"prompt": "Prompt", "frames": "Frames", "steps": "Steps", "guidance": "Guidance", "seed": "Seed",
-          "shared_noise": "Shared noise", "image": "First frame", "image_prompt": "First-frame prompt",
-          "t2i": "First-frame model", "video": "Source video", "clip": "CLIP model", "inputs": "Batch",
-          "motion": "Motion"}
+# How the page names the jobs' settings in messages (lamp_motion.errors.SettingError); the sampling settings'
+# labels are their fields'.
+LABELS = {**SAMPLING_LABELS, "prompt": "Prompt", "seed": "Seed", "image": "First frame",
+          "image_prompt": "First-frame prompt", "t2i": "First-frame model", "video": "Source video", "clip": "CLIP model",
+          "inputs": "Batch", "motion": "Motion"}
+SAMPLING_DEFAULTS = SamplingSettings()
 
 
 def _page_errors(fn: Callable) -> Callable:
@@ -97,13 +100,14 @@ def build_app(settings: UISettings) -> gr.Blocks:
                         gen_t2i = gr.Textbox(label="First-frame model: a diffusers T2I hub id or folder (empty: the base)")
                         gen_prompt = gr.Textbox(label="Prompt", elem_id="gen-prompt")
                         with gr.Row():
-                            gen_frames = gr.Number(0, label="Frames (0: the window; more chains windows)",
+                            gen_frames = gr.Number(0, label=f"{LABELS['frames']} (0: the window; more chains windows)",
                                                    precision=0, elem_id="gen-frames")
                             gen_seed = gr.Number(0, label="Seed", precision=0)
-                            gen_steps = gr.Number(0, label="Steps (0: the motion's)", precision=0,
+                            gen_steps = gr.Number(0, label=f"{LABELS['sampling_steps']} (0: the motion's)", precision=0,
                                                   elem_id="gen-steps")
-                            gen_guidance = gr.Number(0, label="Guidance (0: the motion's; 1: off)")
-                        gen_noise = gr.Slider(0, 1, 0.2, step=0.05, label="Shared noise")
+                            gen_guidance = gr.Number(0, label=f"{LABELS['guidance']} (0: the motion's; 1: off)")
+                        gen_noise = gr.Slider(0, 1, SAMPLING_DEFAULTS.shared_noise, step=0.05,
+                                              label=LABELS["shared_noise"])
                         gen_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
                     with gr.Column():
                         gen_outputs = _result_column("gen")

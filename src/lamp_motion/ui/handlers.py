@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..data import scan_videos
 from ..pipelines.outputs import slug
+from ..settings import SamplingSettings
 from ..video_io import read_video
 from . import actions
 from .library import MOTION_FILE, check_name, find_motion, list_motions
@@ -146,8 +147,9 @@ class Handlers:
         settings = GenerateSettings(
             motion=entry.path, prompt=_required(prompt, "prompt"), out=_new_folder(self.settings.work / "videos", prompt),
             image=image or None, t2i=(t2i or "").strip() or None, image_prompt=(image_prompt or "").strip() or None,
-            frames=_int(frames), steps=_int(steps), guidance=float(guidance) if guidance else None,
-            seed=int(seed or 0), shared_noise=float(shared_noise), device=self.settings.device)
+            sampling=SamplingSettings(frames=_int(frames), sampling_steps=_int(steps),
+                                      guidance=float(guidance) if guidance else None, shared_noise=float(shared_noise)),
+            seed=int(seed or 0), device=self.settings.device)
         result = actions.generate(settings, log=lines.append)
         return _video_output(result.videos[0], result.settings, lines)
 
@@ -164,8 +166,9 @@ class Handlers:
         check_video_lengths([(Path(video), len(frames), fps)], self.settings.limits)
         lines: list[str] = []
         settings = EditSettings(motion=entry.path, video=Path(video), prompt=_required(prompt, "prompt"), image=image,
-                                out=_new_folder(self.settings.work / "edits", prompt), steps=_int(steps),
-                                seed=int(seed or 0), device=self.settings.device)
+                                out=_new_folder(self.settings.work / "edits", prompt),
+                                sampling=SamplingSettings(sampling_steps=_int(steps)), seed=int(seed or 0),
+                                device=self.settings.device)
         result = actions.edit(settings, log=lines.append)
         return _video_output(result.video, result.settings, lines)
 

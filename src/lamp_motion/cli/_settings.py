@@ -1,0 +1,48 @@
+"""Command-line flags generated from a settings dataclass's fields (:func:`lamp_motion.settings.setting`).
+
+A field's flag is its ``flag`` metadata, else ``--`` and its name with dashes; a boolean
+that defaults to True is turned off by ``--no-...``. Name, help and default come from the
+field, so they are written once, in :mod:`lamp_motion.settings`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import Field, fields
+
+from ..settings import SamplingSettings
+
+TYPES = {"int": int, "float": float}
+
+
+def flag_of(spec: Field) -> str:
+    """The command-line flag of a settings field."""
+    if spec.metadata.get("flag"):
+        return spec.metadata["flag"]
+    name = spec.name.replace("_", "-")
+    return f"--no-{name}" if spec.default is True else f"--{name}"
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, names: tuple[str, ...] | None = None,
+                           given_only: bool = False) -> None:
+    """Add a flag per SamplingSettings field (or per field in ``names``), with the field's default.
+
+    ``given_only``: flags left out do not appear in the parsed arguments (the dataclass's
+    defaults then apply when the settings are built)."""
+    for spec in fields(SamplingSettings):
+        if names is not None and spec.name not in names:
+            continue
+        default = argparse.SUPPRESS if given_only else spec.default
+        if spec.default is True or spec.default is False:
+            action = "store_false" if spec.default else "store_true"
+            parser.add_argument(flag_of(spec), dest=spec.name, action=action, default=default, help=spec.metadata["help"])
+            continue
+        kind = TYPES.get(str(spec.type).split(" | ")[0], str)
+        parser.add_argument(flag_of(spec), dest=spec.name, type=kind, default=default, help=spec.metadata["help"],
+                            **spec.metadata["argparse"])
+
+
+def sampling_from_args(args: argparse.Namespace) -> SamplingSettings:
+    """The SamplingSettings of the parsed flags (fields without a flag, or left out with ``given_only``: the defaults)."""
+    return SamplingSettings(**{spec.name: getattr(args, spec.name) for spec in fields(SamplingSettings)
+                               if hasattr(args, spec.name)})
