@@ -130,6 +130,30 @@ def test_edit_writes_mp4_gif_sheet_first_frame_and_settings(edit_files, tmp_path
     assert record["seed"] is None  # editing from a given image uses no randomness
 
 
+def test_edit_resolves_and_checks_the_settings_and_cuts_the_clip_once(edit_files, tmp_path, monkeypatch):
+    import importlib
+
+    from lamp_motion.settings import SamplingSettings
+
+    edit_job = importlib.import_module("lamp_motion.jobs.edit")  # the module; lamp_motion.jobs.edit is the function
+
+    calls = {"resolve": 0, "check": 0, "source_clip": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(SamplingSettings, "resolve", counted("resolve", SamplingSettings.resolve))
+    monkeypatch.setattr(SamplingSettings, "check", counted("check", SamplingSettings.check))
+    monkeypatch.setattr(edit_job, "source_clip", counted("source_clip", edit_job.source_clip))
+    monkeypatch.setattr(LampPipeline, "__call__", lambda *args, **kwargs: pytest.fail("the job re-resolves in __call__"))
+    assert edit("--motion", str(edit_files / "motion.safetensors"), "--video", str(edit_files / "source.mp4"),
+                "--image", str(edit_files / "edited.png"), "--prompt", "a red square", "--out", str(tmp_path)) == 0
+    assert calls == {"resolve": 1, "check": 1, "source_clip": 1}
+
+
 def test_edit_says_a_seed_does_nothing_with_an_image(edit_files, tmp_path, capsys):
     assert edit("--motion", str(edit_files / "motion.safetensors"), "--video", str(edit_files / "source.mp4"),
                 "--image", str(edit_files / "edited.png"), "--prompt", "a red square", "--out", str(tmp_path),

@@ -78,6 +78,8 @@ def test_motion_for_another_base_is_refused(motion_file, tmp_path, capsys):
 @pytest.mark.parametrize("fps", ["0", "-4", "nan"])
 def test_a_frame_rate_not_above_zero_is_refused_before_any_work(command, fps, tmp_path, capsys) -> None:
     out = tmp_path / "videos"
-    assert main([command, "--motion", "missing.safetensors", "--prompt", "p", "--out", str(out), "--fps", fps]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main([command, "--motion", "missing.safetensors", "--prompt", "p", "--out", str(out), "--fps", fps])
+    assert stopped.value.code == 2
     assert f"--fps: {fps} is not a frame rate" in capsys.readouterr().err
     assert not out.exists()

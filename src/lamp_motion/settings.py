@@ -142,6 +142,23 @@ class ResolvedSampling:
         return {**entries, "window": self.window, "setting_sources": sources}
 
 
+def frame_rate_problem(fps: object) -> str | None:
+    """What is wrong with ``fps`` as a frame rate (it must be a number above 0; nan is refused), or None.
+
+    The one rule: :func:`check_frame_rate` (the jobs) and the CLI's ``--fps`` (at parse time) use it."""
+    if isinstance(fps, (int, float)) and not isinstance(fps, bool) and fps > 0:
+        return None
+    shown = f"{fps:g}" if isinstance(fps, (int, float)) else repr(fps)
+    return f"{shown} is not a frame rate; give frames per second above 0, e.g. 8"
+
+
+def check_frame_rate(fps: float | None, optional: bool = False) -> None:
+    """A SettingError naming ``fps`` unless it is a frame rate, or None when ``optional``."""
+    problem = None if fps is None and optional else frame_rate_problem(fps)
+    if problem:
+        raise SettingError(f"{{fps}}: {problem}", "fps")
+
+
 def record_key(spec: dataclasses.Field) -> str:
     """A field's key in the settings JSON."""
     return spec.metadata.get("record") or spec.name

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from ..settings import frame_rate_problem
 from ._errors import flag_names, run_with_user_errors
 from ._settings import add_sampling_arguments, sampling_from_args
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 NEGATED = {"tf32": "--no-tf32"}
+
+
+def frame_rate(text: str) -> float:
+    """argparse type of --fps: :func:`lamp_motion.settings.frame_rate_problem`'s rule, at parse time."""
+    problem = frame_rate_problem(float(text))
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return float(text)
 
 
 def add_shared_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +27,7 @@ def add_shared_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", default=None, help="base model (default: the one the motion was trained on)")
     parser.add_argument("--out", default="outputs/videos", help="output folder")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the written mp4 and gif")
+    parser.add_argument("--fps", type=frame_rate, default=8.0, help="frame rate of the written mp4 and gif")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--dtype", default="auto", choices=DTYPES, help="weights dtype (default: fp16 on GPU, fp32 on CPU)")
     parser.add_argument("--allow-other-base", action="store_true", help="apply the motion to a base it was not trained on")

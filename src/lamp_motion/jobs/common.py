@@ -37,15 +37,6 @@ def check_out(folder: str | os.PathLike[str]) -> Path:
         raise SettingError(str(error), "out") from error
 
 
-def check_frame_rate(fps: float | None, optional: bool = False) -> None:
-    """A SettingError naming ``fps`` unless it is a frame rate above 0 (nan is refused too), or None when ``optional``."""
-    if fps is None and optional:
-        return
-    if not isinstance(fps, (int, float)) or not fps > 0:
-        shown = f"{fps:g}" if isinstance(fps, (int, float)) else repr(fps)
-        raise SettingError(f"{{fps}}: {shown} is not a frame rate; give frames per second above 0, e.g. 8", "fps")
-
-
 def load_motion_base(header: MotionFile, base: str | os.PathLike[str] | None, dtype: torch.dtype) -> BaseModel:
     """``base``, else the base the motion was trained on, else the built-in toy base."""
     return load_base(resolve_base(base if base is not None else header.base), dtype=dtype)

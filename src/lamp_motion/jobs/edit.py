@@ -18,8 +18,8 @@ from ..pipelines.images import fit_image, load_image
 from ..pipelines.lamp_pipeline import LampPipeline
 from ..pipelines.outputs import slug, write_outputs
 from ..video_io import read_video
-from ..settings import SamplingSettings, takes_sampling_keywords
-from .common import GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, resolve_device
+from ..settings import SamplingSettings, check_frame_rate, takes_sampling_keywords
+from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device
 
 DEFAULT_STRIDE = 2  # frames taken from the source when the motion file records no training stride
 

@@ -16,8 +16,8 @@ from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline
 from ..pipelines.long_video import generate_long
 from ..pipelines.outputs import slug, write_outputs
-from ..settings import SamplingSettings, takes_sampling_keywords
-from .common import GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, resolve_device
+from ..settings import SamplingSettings, check_frame_rate, takes_sampling_keywords
+from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device
 
 
 @takes_sampling_keywords
