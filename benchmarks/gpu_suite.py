@@ -110,7 +110,7 @@ def training_row(s: Setting, data: Path, out: Path, changes: dict) -> list[objec
     except torch.cuda.OutOfMemoryError:
         return ["out of memory", "-", "-"]
     finally:
-        del trainer
+        trainer = None
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -10,14 +10,19 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from conftest import make_tiny_unet
-from lamp_motion.models import (LampMotionAdapter, MotionFileError, MotionOptions, VideoUNet, load_motion,
-                                read_motion_header, save_motion)
+from lamp_motion.models import (
+    LampMotionAdapter,
+    MotionFileError,
+    MotionOptions,
+    VideoUNet,
+    load_motion,
+    read_motion_header,
+    save_motion,
+)
 from lamp_motion.models.loading import load_base
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
 from lamp_motion.toy import base_model_path
-from test_motion_file import trained_video
-from test_video_unet import inputs
+from tests.helpers import inputs, make_tiny_unet, trained_video
 
 # Written by `lamp train` before the adapter existed; see fixtures/README.md.
 OLD_FILE = Path(__file__).parent / "fixtures" / "toy_move_right_v0.1.0.safetensors"

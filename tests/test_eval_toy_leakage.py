@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_tiny_unet
 from PIL import Image
 
 from lamp_motion.cli.main import main as lamp_main
@@ -18,6 +17,7 @@ from lamp_motion.toy.motions import MOTIONS
 from lamp_motion.toy.scene import COLOURS, draw
 from lamp_motion.toy.sets import first_frame, make_set
 from lamp_motion.video_io import write_contact_sheet, write_video
+from tests.helpers import make_tiny_unet
 
 
 @pytest.mark.parametrize("num_frames, columns, scale", [(16, 8, 4), (13, 8, 1), (3, 8, 2), (10, 4, 3)])

@@ -10,7 +10,6 @@ from PIL import Image
 
 from lamp_motion.cli.main import main
 from lamp_motion.models import read_motion_header
-from lamp_motion.pipelines.images import load_image
 from lamp_motion.pipelines.lamp_pipeline import DEFAULT_GENERATION, LampPipeline, resolve_generation
 from lamp_motion.toy.demo import toy_config
 from lamp_motion.toy.metrics import track_object

@@ -12,8 +12,15 @@ from transformers import CLIPTokenizer
 
 from lamp_motion.toy import base_model_path
 from lamp_motion.toy.base_quality import Verdict, classifier_accuracy, classify
-from lamp_motion.toy.build_base import (UNK, VOCABULARY, BuildConfig, build_models, build_tokenizer, continue_from,
-                                         reuse_vae)
+from lamp_motion.toy.build_base import (
+    UNK,
+    VOCABULARY,
+    BuildConfig,
+    build_models,
+    build_tokenizer,
+    continue_from,
+    reuse_vae,
+)
 from lamp_motion.toy.motions import MOTIONS
 from lamp_motion.toy.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, draw
 

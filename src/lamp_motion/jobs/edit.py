@@ -18,8 +18,7 @@ from ..pipelines.images import fit_image, load_image
 from ..pipelines.lamp_pipeline import LampPipeline, resolve_generation
 from ..pipelines.outputs import slug, write_outputs
 from ..video_io import read_video
-from .common import (GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, motion_size,
-                     resolve_device)
+from .common import GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, motion_size, resolve_device
 
 DEFAULT_STRIDE = 2  # frames taken from the source when the motion file records no training stride
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..toy.validation import ToyCheck
 from ..training.config import TrainConfig
 from ..training.validation import VideoCheck
-from ..toy.validation import ToyCheck
 from .clip_metrics import ClipScorer, FrameOneCheck
 from .toy_eval import palette_from_folder, toy_motion_for
 

@@ -24,8 +24,12 @@ import numpy as np
 from ..toy.metrics import METRICS, TrainingPalette, palette_from_videos, score_video, summarise
 from ..toy.motions import DIRECTION_PREFIX, MOTIONS
 from ..toy.scene import COLOURS, SHAPES
-from ..video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_video
-from ..video_io import frames_from_contact_sheet  # noqa: F401 (its home was here)
+from ..video_io import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    frames_from_contact_sheet,  # noqa: F401 (its home was here)
+    read_video,
+)
 
 LEAKAGE = "leakage"  # the score added where a video's training set is known
 _CAPTION = rf"an? (?:{'|'.join(COLOURS)}) (?:{'|'.join(SHAPES)})\b.*"  # "a red circle", optionally more words

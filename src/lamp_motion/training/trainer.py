@@ -19,16 +19,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from diffusers.optimization import get_scheduler
+from PIL import Image
 from tqdm.auto import tqdm
 
 from ..builtin import resolve_base
 from ..config_io import config_to_yaml
 from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_videos
 from ..data.augment import jitter_colours
+from ..files import check_output_folder, write_text_atomic
 from ..models import LampMotionAdapter, VideoUNet
 from ..models.loading import BaseModel, load_base
 from ..models.speed import allow_tf32
@@ -37,7 +38,6 @@ from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline
 from ..pipelines.outputs import slug
 from ..video_io import write_video
-from ..files import check_output_folder, write_text_atomic
 from .checkpoint import load_checkpoint, resolve_resume
 from .config import TrainConfig
 from .errors import TrainingError

@@ -18,6 +18,7 @@ from ..training.config import TrainConfig
 from ..training.hooks import TrainingHooks
 from . import actions
 
+
 def template(base: str | None) -> TrainConfig:
     """The config a tuning starts from: the toy motion config on the built-in base, else the paper's settings."""
     if base is None:
