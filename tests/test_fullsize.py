@@ -1,6 +1,6 @@
 """LAMP end to end at Stable Diffusion 1.4's real architecture, with real tensors.
 
-Random weights from SD 1.4's written-out configs (lamp_motion.models.architectures), no
+Random weights from SD 1.4's written-out configs (lamp_motion.testing), no
 download; a small spatial size (64x64 px, 8x8 latents) and few frames so that it fits
 CI. Deselect with ``-m "not fullsize"``.
 """
@@ -17,13 +17,13 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
+from lamp_motion.data.toy.sets import make_set
 from lamp_motion.models import VideoUNet
-from lamp_motion.models.architectures import SD14_UNET, random_base
 from lamp_motion.pipelines.editing import edit_video
 from lamp_motion.pipelines.images import image_to_tensor
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
 from lamp_motion.pipelines.long_video import generate_long
-from lamp_motion.toy.sets import make_set
+from lamp_motion.testing import SD14_UNET, random_base
 from lamp_motion.training import trainer as trainer_module
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.video_io import read_video

@@ -28,7 +28,7 @@ from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
-from lamp_motion.toy.sets import make_set  # noqa: E402
+from lamp_motion.data.toy.sets import make_set  # noqa: E402
 from lamp_motion.video_io import read_video  # noqa: E402
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")

@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pytest
 
+from lamp_motion.data.toy.scene import ALL_BACKGROUNDS
+from lamp_motion.data.toy.sets import Clip, make_set, sample_clips
 from lamp_motion.metrics.checks import default_check
 from lamp_motion.metrics.clip_metrics import ClipScorer, FrameOneCheck
 from lamp_motion.toy.metrics import palette_from_videos
-from lamp_motion.toy.scene import ALL_BACKGROUNDS
-from lamp_motion.toy.sets import Clip, make_set, sample_clips
 from lamp_motion.toy.validation import ToyCheck
+from lamp_motion.training.checks import CheckResult
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.training.trainer import train
-from lamp_motion.training.validation import CheckResult
 from tests.helpers import tiny_config
 
 

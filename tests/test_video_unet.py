@@ -9,9 +9,9 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from lamp_motion.models import MotionOptions, VideoUNet, check_sd1_unet
-from lamp_motion.models.architectures import SD14_UNET
 from lamp_motion.models.layout import FrameContext
 from lamp_motion.models.motion_conv import MotionConv2d
+from lamp_motion.testing import SD14_UNET
 from tests.helpers import TINY_UNET, inputs, make_tiny_unet, randomise_added
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..data.toy.motions import get_motion
+from ..data.toy.sets import first_frame, make_set
 from ..errors import SettingError
 from ..toy.demo import HELD_OUT_COLOURS, TRAIN_COLOURS, mean_scores, toy_config, unseen_content, write_report
-from ..toy.motions import get_motion
-from ..toy.sets import first_frame, make_set
 from .common import GeneratedVideo, Log
 from .generate import GenerateSettings, generate
 from .train import train
@@ -30,7 +30,7 @@ class DemoSettings:
     """The demo's settings; the defaults are the README's ``lamp demo``."""
 
     out: str | os.PathLike[str] = "lamp-demo"  # output folder
-    motion: str = "move_right"  # toy motion (lamp_motion.toy.motions.MOTIONS)
+    motion: str = "move_right"  # toy motion (lamp_motion.data.toy.motions.MOTIONS)
     train_steps: int | None = None  # default: the toy config's steps
     videos: int = 4  # first frames of unseen content (each gives two videos)
     steps: int = 25  # DDIM steps of generation (and of the base's first frames)

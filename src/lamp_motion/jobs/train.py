@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..config_io import build_config, load_config, parse_overrides
+from ..training.checks import VideoCheck
 from ..training.config import TrainConfig
 from ..training.hooks import TrainingHooks
 from ..training.trainer import train as run_trainer
-from ..training.validation import VideoCheck
 
 
 @dataclass

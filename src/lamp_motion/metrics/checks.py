@@ -1,4 +1,4 @@
-"""The check `lamp train` gives its validation videos (see :mod:`lamp_motion.training.validation`).
+"""The check `lamp train` gives its validation videos (see :mod:`lamp_motion.training.checks`).
 
 * ``validation_clip`` set: :class:`~lamp_motion.metrics.clip_metrics.FrameOneCheck`, CLIP
   image similarity of later frames to frame 1 (real bases, the user's validation images);
@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..toy.validation import ToyCheck
+from ..training.checks import VideoCheck
 from ..training.config import TrainConfig
-from ..training.validation import VideoCheck
 from .clip_metrics import ClipScorer, FrameOneCheck
 from .toy_eval import palette_from_folder, toy_motion_for
 

@@ -43,7 +43,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPTokenizer
 
-from ..training.validation import CheckResult
+from ..training.checks import CheckResult
 
 try:  # transformers >= 5: the PIL/numpy backend has its own name; the plain name wants torchvision
     from transformers import CLIPImageProcessorPil as _ImageProcessor
@@ -286,7 +286,7 @@ def _reachable(host: str, port: int, timeout_s: float) -> bool:
 
 @dataclass
 class FrameOneCheck:
-    """A :class:`~lamp_motion.training.validation.VideoCheck` for real bases: CLIP image similarity to frame 1.
+    """A :class:`~lamp_motion.training.checks.VideoCheck` for real bases: CLIP image similarity to frame 1.
 
     Adds no cases of its own (the user's ``validation_images`` are the unseen content);
     warns when the mean cosine similarity of later frames' CLIP image embeddings to

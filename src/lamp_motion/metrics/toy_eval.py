@@ -1,6 +1,6 @@
 """Toy-world motion metrics for `lamp eval`: which videos come from a toy motion, and their scores.
 
-A video comes from a toy motion (:data:`lamp_motion.toy.motions.MOTIONS`, or a
+A video comes from a toy motion (:data:`lamp_motion.data.toy.motions.MOTIONS`, or a
 translation at any angle, ``move_deg_<DEG>`` with the prompt "moves at DEG degrees")
 when its prompt is a toy caption followed by the motion's prompt ("a red circle moves
 right", as `lamp toy make-set` and `lamp demo` write them), or when the motion it was
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.toy.motions import DIRECTION_PREFIX, MOTIONS
+from ..data.toy.scene import COLOURS, SHAPES
 from ..toy.metrics import METRICS, TrainingPalette, palette_from_videos, score_video, summarise
-from ..toy.motions import DIRECTION_PREFIX, MOTIONS
-from ..toy.scene import COLOURS, SHAPES
 from ..video_io import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.toy.motions import get_motion
+from ..data.toy.scene import COLOURS
 from ..video_io import frames_from_contact_sheet, read_video
 from .metrics import palette_from_videos, score_video, summarise
-from .motions import get_motion
-from .scene import COLOURS
 
 HELD_OUT_COLOURS = ("purple", "orange")  # never in a demo training set: generation is on unseen content
 TRAIN_COLOURS = tuple(c for c in sorted(COLOURS) if c not in HELD_OUT_COLOURS)

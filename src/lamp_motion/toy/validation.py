@@ -1,6 +1,6 @@
 """Validation videos of a toy motion: first frames the training set lacks, and a warning when they leak.
 
-:class:`ToyCheck` is the toy world's :class:`~lamp_motion.training.validation.VideoCheck`:
+:class:`ToyCheck` is the toy world's :class:`~lamp_motion.training.checks.VideoCheck`:
 it renders first frames in the object colours and backgrounds farthest from the
 training set's palette (so they are content the motion never saw), and scores every
 validation video with the toy metrics: leakage towards the training palette, content
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..training.validation import CheckResult
+from ..data.toy.motions import get_motion
+from ..data.toy.scene import ALL_BACKGROUNDS, COLOURS
+from ..data.toy.sets import first_frame
+from ..training.checks import CheckResult
 from .metrics import TrainingPalette, score_video
-from .motions import get_motion
-from .scene import ALL_BACKGROUNDS, COLOURS
-from .sets import first_frame
 
 MAX_LEAKAGE = 0.3  # warn above this leakage towards the training palette
 MIN_PRESERVATION = 0.5  # warn below this share of later frames that keep frame 1's object

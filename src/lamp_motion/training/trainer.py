@@ -39,11 +39,11 @@ from ..pipelines.lamp_pipeline import LampPipeline
 from ..pipelines.outputs import slug
 from ..video_io import write_video
 from .checkpoint import load_checkpoint, resolve_resume
+from .checks import VideoCheck
 from .config import TrainConfig
 from .errors import TrainingError
 from .hooks import TrainingHooks
 from .rescue import save_checkpoint_or_rescue, save_motion_or_rescue
-from .validation import VideoCheck
 
 
 def _seed_for(*parts: int) -> int:
@@ -353,6 +353,6 @@ def train(config: TrainConfig, check: VideoCheck | None = None, hooks: TrainingH
     """Tune a motion from ``config``; returns the path of the motion file.
 
     ``check``: scores the validation videos and adds first frames of its own (see
-    :mod:`lamp_motion.training.validation`). ``hooks``: progress callbacks and a stop
+    :mod:`lamp_motion.training.checks`). ``hooks``: progress callbacks and a stop
     request (see :mod:`lamp_motion.training.hooks`)."""
     return Trainer(config, check, hooks=hooks).run()
