@@ -31,9 +31,9 @@ from bench_toy import evaluation_video  # noqa: E402
 
 from lamp_motion.data.toy.motions import MOTIONS  # noqa: E402
 from lamp_motion.data.toy.sets import read_set  # noqa: E402
+from lamp_motion.jobs.demo import unseen_content  # noqa: E402
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
 from lamp_motion.pipelines.postprocess import AdaINSchedule  # noqa: E402
-from lamp_motion.toy.demo import unseen_content  # noqa: E402
 from lamp_motion.toy.metrics import SHAPE_TOLERANCE, preservation_checks, score_video, track_object  # noqa: E402
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import lamp_motion
 
 PACKAGE = Path(lamp_motion.__file__).resolve().parent
-RANKS = {"files": 0, "video_io": 0, "config_io": 0, "errors": 0, "builtin": 0, "models": 1, "data": 2,
-         "pipelines": 3, "training": 4, "toy": 5, "metrics": 6, "jobs": 7, "ui": 8, "cli": 9, "testing": 10}
+RANKS = {"files": 0, "video_io": 0, "config_io": 0, "errors": 0, "builtin": 0, "models": 1, "data": 2, "pipelines": 3,
+         "toy": 4, "metrics": 5, "training": 6, "jobs": 7, "ui": 8, "cli": 9, "testing": 10}
 FORBIDDEN = {"models": {"builtin"}}  # beyond the ranks: models loads a base it is given, never the default
 
 

@@ -29,14 +29,13 @@ from ..builtin import resolve_base
 from ..config_io import config_to_yaml
 from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_videos
 from ..data.augment import jitter_colours
-from ..files import check_output_folder, write_text_atomic
+from ..files import check_output_folder, slug, write_text_atomic
 from ..models import LampMotionAdapter, VideoUNet
 from ..models.loading import BaseModel, load_base
 from ..models.speed import allow_tf32
 from ..pipelines.first_frame import first_frames_from_base
 from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline
-from ..pipelines.outputs import slug
 from ..video_io import write_video
 from .checkpoint import load_checkpoint, resolve_resume
 from .checks import VideoCheck

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..config_io import load_config
-from ..toy.demo import toy_config
+from ..jobs.demo import toy_config
 from ..training.config import TrainConfig
 from ..training.hooks import TrainingHooks
 from . import actions
