@@ -11,9 +11,9 @@ from PIL import Image
 from lamp_motion.cli.main import main
 from lamp_motion.data.toy.sets import first_frame, make_set
 from lamp_motion.jobs.demo import toy_config
+from lamp_motion.metrics.toy import track_object
 from lamp_motion.models import read_motion_header
 from lamp_motion.pipelines.lamp_pipeline import DEFAULT_GENERATION, LampPipeline, resolve_generation
-from lamp_motion.toy.metrics import track_object
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.video_io import read_video
 

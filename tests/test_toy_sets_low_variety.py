@@ -28,7 +28,7 @@ from lamp_motion.data.toy.scene import (
     draw,
 )
 from lamp_motion.data.toy.sets import SET_FILE, first_frame, make_set, read_set, resolve_options, sample_clips
-from lamp_motion.toy.metrics import motion_fidelity, score_video, track_object
+from lamp_motion.metrics.toy import motion_fidelity, score_video, track_object
 
 # sha256 of the start scenes, parameters and first 6 frames (32 px) of sample_clips(motion, 12, seed) and of
 # first_frame(motion, seed) for every motion and seeds 0 and 1, computed with the code before the low-variety

@@ -10,7 +10,7 @@ import pytest
 from lamp_motion.data.toy.scene import ALL_BACKGROUNDS
 from lamp_motion.data.toy.sets import Clip, make_set, sample_clips
 from lamp_motion.metrics.clip_metrics import ClipScorer
-from lamp_motion.toy.metrics import palette_from_videos
+from lamp_motion.metrics.toy import palette_from_videos
 from lamp_motion.training.checks import CheckResult, FrameOneCheck, ToyCheck, default_check
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.training.trainer import train

@@ -37,7 +37,7 @@ import torch
 from build_toy_base import random_scene
 
 from lamp_motion.data.toy.scene import COLOURS, SHAPES, Scene, caption, draw
-from lamp_motion.toy.metrics import MIN_CONTRAST, _chroma, _difference, _dilate, _heaviest_blob, moments
+from lamp_motion.metrics.toy import MIN_CONTRAST, _chroma, _difference, _dilate, _heaviest_blob, moments
 
 REFERENCE_STILLS = 800  # rendered stills in the shape classifier's reference set
 NEIGHBOURS = 5  # k of the k-nearest-neighbour shape vote

@@ -22,7 +22,7 @@ from ..data.toy.motions import get_motion
 from ..data.toy.scene import COLOURS
 from ..data.toy.sets import first_frame, make_set
 from ..errors import SettingError
-from ..toy.metrics import palette_from_videos, score_video, summarise
+from ..metrics.toy import palette_from_videos, score_video, summarise
 from ..video_io import frames_from_contact_sheet, read_video
 from .common import GeneratedVideo, Log
 from .generate import GenerateSettings, generate
@@ -137,7 +137,7 @@ def write_report(out: Path, motion: str, generated: Path, data: Path, log=print)
                for source in sorted({r["first_frame"] for r in rows})}
     summary["training videos (ground truth)"] = summarise([{k: s[k] for k in SCORES} for s in truth])
     (out / "report.json").write_text(json.dumps({"motion": motion, "videos": rows, "summary": summary}, indent=2))
-    lines = [f"# LAMP toy demo: {motion!r}", "", "Scores in [0, 1] (see lamp_motion/toy/metrics.py), mean ± std; "
+    lines = [f"# LAMP toy demo: {motion!r}", "", "Scores in [0, 1] (see lamp_motion/metrics/toy.py), mean ± std; "
              "1 is best, except leakage (0 = no colour or background taken from the training set).", "",
              "| videos | n | " + " | ".join(SCORES) + " |", "|---|---|" + "---|" * len(SCORES)]
     for name, stats in summary.items():
