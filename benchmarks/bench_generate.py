@@ -36,8 +36,21 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _docs import markdown_table, run_parts  # noqa: E402
 from _models import (  # noqa: E402
-    PROMPT, SD14, TINY, ModelSpec, bf16_peak_tflops, build, contention_note, count, first_frame, flops_of,
-    in_fresh_process, median, peak_memory, reset_peak_memory, seconds_per_call,
+    PROMPT,
+    SD14,
+    TINY,
+    ModelSpec,
+    bf16_peak_tflops,
+    build,
+    contention_note,
+    count,
+    first_frame,
+    flops_of,
+    in_fresh_process,
+    median,
+    peak_memory,
+    reset_peak_memory,
+    seconds_per_call,
 )
 
 from lamp_motion.models import VideoUNet  # noqa: E402

@@ -10,14 +10,19 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from conftest import make_tiny_unet
-from lamp_motion.models import (LampMotionAdapter, MotionFileError, MotionOptions, VideoUNet, load_motion,
-                                read_motion_header, save_motion)
+from lamp_motion.builtin import builtin_base_path
+from lamp_motion.models import (
+    LampMotionAdapter,
+    MotionFileError,
+    MotionOptions,
+    VideoUNet,
+    load_motion,
+    read_motion_header,
+    save_motion,
+)
 from lamp_motion.models.loading import load_base
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
-from lamp_motion.toy import base_model_path
-from test_motion_file import trained_video
-from test_video_unet import inputs
+from tests.helpers import inputs, make_tiny_unet, trained_video
 
 # Written by `lamp train` before the adapter existed; see fixtures/README.md.
 OLD_FILE = Path(__file__).parent / "fixtures" / "toy_move_right_v0.1.0.safetensors"
@@ -57,13 +62,13 @@ def test_old_motion_file_loads_with_its_recorded_fields_as_numbers():
 
 def test_old_motion_file_loads_onto_a_fresh_toy_base_unchanged():
     stored = load_file(str(OLD_FILE))
-    video = VideoUNet.from_unet2d(load_base(str(base_model_path())).unet, LampMotionAdapter.from_pretrained(OLD_FILE))
+    video = VideoUNet.from_unet2d(load_base(str(builtin_base_path())).unet, LampMotionAdapter.from_pretrained(OLD_FILE))
     assert video.options.groupnorm == "joint"  # the adapter's options, without being told
     loaded = video.trainable_parameters()
     assert loaded.keys() == stored.keys()
     assert all(torch.equal(loaded[name], stored[name].float()) for name in stored)
 
-    pipe = LampPipeline.from_base(load_base(str(base_model_path())), str(OLD_FILE))
+    pipe = LampPipeline.from_base(load_base(str(builtin_base_path())), str(OLD_FILE))
     assert pipe.trained_size == {"height": 32, "width": 32, "num_frames": 8}
     assert pipe.generation == {"steps": 25, "guidance": 4.0}
     from_pipe = pipe.unet.trainable_parameters()

@@ -14,10 +14,10 @@ from lamp_motion.cli.main import main
 from lamp_motion.models import MotionFileError, read_motion_header
 from lamp_motion.pipelines.editing import source_clip
 from lamp_motion.video_io import read_video, write_video
-from test_generate_cli import generate, motion_file  # noqa: F401  (fixture)
+from tests.helpers import generate
 
 
-def test_zero_frames_and_nan_guidance_are_refused(motion_file, tmp_path, capsys):  # noqa: F811
+def test_zero_frames_and_nan_guidance_are_refused(motion_file, tmp_path, capsys):
     out = tmp_path / "videos"
     assert generate("--motion", str(motion_file), "--prompt", "x", "--out", str(out), "--frames", "0") == 2
     assert "num_frames=0: a video needs at least 2 frames" in capsys.readouterr().err
@@ -26,14 +26,14 @@ def test_zero_frames_and_nan_guidance_are_refused(motion_file, tmp_path, capsys)
     assert not out.exists()
 
 
-def test_out_that_is_a_file_is_refused_before_any_model_loads(motion_file, tmp_path, capsys):  # noqa: F811
+def test_out_that_is_a_file_is_refused_before_any_model_loads(motion_file, tmp_path, capsys):
     taken = tmp_path / "taken"
     taken.write_text("x")
     assert generate("--motion", str(motion_file), "--prompt", "x", "--out", str(taken), "--base", "/no/such/base") == 2
     assert f"--out {taken} is a file, not a folder" in capsys.readouterr().err
 
 
-def test_transparent_first_image_is_composited_with_a_note(motion_file, tmp_path, capsys):  # noqa: F811
+def test_transparent_first_image_is_composited_with_a_note(motion_file, tmp_path, capsys):
     pixels = np.zeros((32, 32, 4), np.uint8)
     pixels[..., :3] = 255
     Image.fromarray(pixels, "RGBA").save(tmp_path / "clear.png")

@@ -9,10 +9,10 @@ import torch
 from diffusers.models.resnet import ResnetBlock2D
 from torch import nn
 
-from conftest import TINY_UNET
 from lamp_motion.models import MotionOptions, VideoUNet
 from lamp_motion.models.clip_norm import ClipGroupNorm
 from lamp_motion.models.layout import FrameContext, fold_frames, unfold_frames
+from tests.helpers import TINY_UNET
 
 
 def test_clip_groupnorm_equals_groupnorm_on_the_5d_clip():

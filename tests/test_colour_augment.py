@@ -10,7 +10,7 @@ import torch
 from lamp_motion.data.augment import hue_rotation, jitter_colours
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.training.trainer import Trainer
-from test_training import motion_folder, tiny_config  # noqa: F401  (motion_folder is a fixture)
+from tests.helpers import tiny_config
 
 
 def test_hue_rotation_keeps_grey_and_turns_a_full_circle():

@@ -21,27 +21,9 @@ from lamp_motion.data import (
     vae_encoder,
 )
 from lamp_motion.video_io import write_video
+from tests.helpers import make_bad_entries, save_frame_folder, video
 
 NUM_FRAMES, STRIDE, SIZE = 5, 2, 32  # clips need (5 - 1) * 2 + 1 = 9 frames
-
-
-def video(frames: int = 12, height: int = 32, width: int = 48, seed: int = 0) -> np.ndarray:
-    """A square moving right over a two-tone background, colours picked by ``seed``."""
-    rng = np.random.default_rng(seed)
-    top, bottom, square = (rng.integers(0, 256, 3) for _ in range(3))
-    frames_array = np.zeros((frames, height, width, 3), dtype=np.uint8)
-    frames_array[:, : height // 2], frames_array[:, height // 2 :] = top, bottom
-    for index in range(frames):
-        left = (3 * index) % (width - 8)
-        frames_array[index, 8:16, left : left + 8] = square
-    return frames_array
-
-
-def save_frame_folder(folder: Path, frames: np.ndarray, mode: str = "RGB") -> None:
-    folder.mkdir(parents=True)
-    for index, frame in enumerate(frames):
-        image = Image.fromarray(frame)
-        image.convert(mode).save(folder / f"{index:03d}.png")
 
 
 def scan(folder: Path | str, **overrides: object) -> object:
@@ -74,15 +56,6 @@ def test_config_prompt_overrides_folder_name_but_not_captions(good_folder: Path)
     video_set = scan(good_folder, prompt="a horse running")
     assert video_set.prompt == "a horse running"
     assert [v.prompt for v in video_set.videos] == ["a horse galloping", "a horse running", "a horse running"]
-
-
-def make_bad_entries(folder: Path) -> None:
-    """One entry per kind of bad data that is skipped, not converted."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "corrupt.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    write_video(folder / "short.gif", video(frames=4), fps=8)
-    (folder / "empty").mkdir()
-    (folder / "readme.md").write_text("# my videos")
 
 
 def test_partly_bad_folder_keeps_good_videos_and_reports_the_rest(good_folder: Path) -> None:

@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_tiny_unet
 from lamp_motion.cli.main import main
 from lamp_motion.models import MotionOptions, VideoUNet, save_motion
 from lamp_motion.models.loading import load_base
@@ -19,8 +18,7 @@ from lamp_motion.pipelines.editing import edit_video, source_clip
 from lamp_motion.pipelines.images import fit_image, image_to_tensor
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
 from lamp_motion.video_io import read_video, write_video
-from test_training import moving_square_video
-from test_video_unet import randomise_added
+from tests.helpers import make_tiny_unet, moving_square_video, randomise_added
 
 SIZE = dict(height=32, width=32)
 CLIP = dict(num_frames=6, stride=2, **SIZE)  # 11 source frames spanned
@@ -103,7 +101,7 @@ def edit_files(tiny_sd_folder, video, tmp_path_factory):
     root = tmp_path_factory.mktemp("edit")
     unet = VideoUNet.inflate(load_base(str(tiny_sd_folder)).unet, MotionOptions())
     randomise_added(unet, seed=3, scale=0.1)
-    motion = save_motion(unet, root / "motion.safetensors", dtype="fp32", extra_metadata={
+    save_motion(unet, root / "motion.safetensors", dtype="fp32", extra_metadata={
         "prompt": "moves right", "base": str(tiny_sd_folder), "num_frames": "4", "height": "32", "width": "32",
         "config": "num_frames: 4\nstride: 2\n"})
     write_video(root / "source.mp4", video, fps=8)

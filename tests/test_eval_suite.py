@@ -11,14 +11,13 @@ import pytest
 import torch
 
 from lamp_motion.cli.main import main as lamp_main
+from lamp_motion.data.toy.sets import first_frame
 from lamp_motion.metrics import paper
 from lamp_motion.metrics.suite import paper_prompt_sets
 from lamp_motion.metrics.toy_eval import toy_motion_for
 from lamp_motion.models import VideoUNet, save_motion
 from lamp_motion.models.loading import load_base
-from lamp_motion.toy.sets import first_frame
 from lamp_motion.video_io import write_video
-from test_clip_metrics import clip_folder  # noqa: F401 (a fixture: a tiny random CLIP saved to a folder)
 
 PAPER_TEXT = Path("/work/shared/reference/LAMP-paper.txt")
 # Table 1 of the paper, copied verbatim (tab-separated) from its text.
@@ -61,7 +60,7 @@ def table_rows(markdown: str) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def suite_run(motions, clip_folder, tmp_path_factory) -> Path:  # noqa: F811
+def suite_run(motions, clip_folder, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("suite")
     assert suite([motions["helicopter"], motions["a waterfall flows"]], out, "--clip", str(clip_folder)) == 0
     return out
@@ -87,7 +86,7 @@ def test_suite_writes_a_row_per_motion_next_to_table_1(suite_run: Path) -> None:
     assert report["suite"]["seeds"] == [0] and report["suite"]["generate_options"]["steps"] == 2
 
 
-def test_two_suite_runs_give_identical_scores(suite_run, motions, clip_folder, tmp_path) -> None:  # noqa: F811
+def test_two_suite_runs_give_identical_scores(suite_run, motions, clip_folder, tmp_path) -> None:
     assert suite([motions["helicopter"]], tmp_path, "--clip", str(clip_folder)) == 0
     first, second = (json.loads((out / "eval.json").read_text()) for out in (suite_run, tmp_path))
     assert second["motions"]["helicopter"] == first["motions"]["helicopter"]
@@ -96,7 +95,7 @@ def test_two_suite_runs_give_identical_scores(suite_run, motions, clip_folder, t
                       for row in first["videos"] if row["motion"] == "helicopter"]
 
 
-def test_unknown_motion_needs_a_prompt_file(motions, clip_folder, tmp_path, capsys) -> None:  # noqa: F811
+def test_unknown_motion_needs_a_prompt_file(motions, clip_folder, tmp_path, capsys) -> None:
     assert suite([motions["moves right"]], tmp_path / "out", "--clip", str(clip_folder)) == 2
     error = capsys.readouterr().err
     assert "motion prompt 'moves right'" in error and "not one of the paper's motions" in error and "--prompts FILE" in error
@@ -118,7 +117,7 @@ def _write_clip(folder: Path, name: str, frames: np.ndarray, prompt: str, motion
     (folder / f"{name}.json").write_text(json.dumps({"prompt": prompt, "motion": motion}))
 
 
-def test_toy_videos_get_toy_metrics_and_others_do_not(clip_folder, tmp_path, capsys) -> None:  # noqa: F811
+def test_toy_videos_get_toy_metrics_and_others_do_not(clip_folder, tmp_path, capsys) -> None:
     videos = tmp_path / "videos"
     videos.mkdir()
     for seed, motion in enumerate(["move_right", "grow"]):

@@ -8,24 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import make_tiny_pipeline
 from lamp_motion.cli.main import main
-from lamp_motion.training.trainer import train
-from lamp_motion.video_io import read_video, write_video
-from test_training import moving_square_video, tiny_config
-
-
-@pytest.fixture(scope="module")
-def motion_file(tiny_sd_folder, tmp_path_factory):
-    root = tmp_path_factory.mktemp("gen")
-    folder = root / "moves_right"
-    for i in range(2):
-        write_video(folder / f"v{i}.mp4", moving_square_video(i), fps=8)
-    return train(tiny_config(folder, tiny_sd_folder, root / "out", steps=1, num_frames=4))
-
-
-def generate(*extra: str) -> int:
-    return main(["generate", "--steps", "2", "--guidance", "3", "--t2i-steps", "2", *extra])
+from lamp_motion.video_io import read_video
+from tests.helpers import generate, make_tiny_pipeline
 
 
 def test_generate_writes_mp4_gif_sheet_and_settings(motion_file, tmp_path):

@@ -9,13 +9,12 @@ import yaml
 from PIL import Image
 
 from lamp_motion.cli.main import main
+from lamp_motion.data.toy.sets import first_frame, make_set
+from lamp_motion.jobs.demo import toy_config
+from lamp_motion.metrics.toy import track_object
 from lamp_motion.models import read_motion_header
-from lamp_motion.pipelines.images import load_image
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
 from lamp_motion.settings import SamplingSettings
-from lamp_motion.toy.demo import toy_config
-from lamp_motion.toy.metrics import track_object
-from lamp_motion.toy.sets import first_frame, make_set
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.video_io import read_video
 

@@ -1,6 +1,6 @@
 """The package's layers hold: no module imports one of a higher layer (an AST walk of every import).
 
-models < data < pipelines < training < toy < metrics < jobs < ui < cli; the modules at
+models < data < pipelines < metrics < training < jobs < ui < cli (< testing); the modules at
 the package's top (files, video_io, config_io, errors, builtin, settings) are below them all and
 import none of them. The default base (``builtin``) is resolved above ``models/``.
 """
@@ -14,7 +14,7 @@ import lamp_motion
 
 PACKAGE = Path(lamp_motion.__file__).resolve().parent
 RANKS = {"files": 0, "video_io": 0, "config_io": 0, "errors": 0, "builtin": 0, "settings": 0, "models": 1, "data": 2,
-         "pipelines": 3, "training": 4, "toy": 5, "metrics": 6, "jobs": 7, "ui": 8, "cli": 9}
+         "pipelines": 3, "metrics": 4, "training": 5, "jobs": 6, "ui": 7, "cli": 8, "testing": 9}
 FORBIDDEN = {"models": {"builtin"}}  # beyond the ranks: models loads a base it is given, never the default
 
 
@@ -80,12 +80,12 @@ def test_no_module_imports_a_higher_layer() -> None:
 
 
 def test_the_check_catches_upward_and_relative_imports() -> None:
-    assert violations("from ..toy import base_model_path", "lamp_motion.models.loading") == \
-        ["lamp_motion.models.loading -> lamp_motion.toy"]
-    assert violations("def f():\n    from ..cli.main import main\n", "lamp_motion.toy.demo") == \
-        ["lamp_motion.toy.demo -> lamp_motion.cli.main"]
-    assert violations("import lamp_motion.jobs.generate", "lamp_motion.pipelines.outputs") == \
-        ["lamp_motion.pipelines.outputs -> lamp_motion.jobs.generate"]
+    assert violations("from ..data.toy import scene", "lamp_motion.models.loading") == \
+        ["lamp_motion.models.loading -> lamp_motion.data.toy"]
+    assert violations("def f():\n    from ..cli.main import main\n", "lamp_motion.jobs.demo") == \
+        ["lamp_motion.jobs.demo -> lamp_motion.cli.main"]
+    assert violations("import lamp_motion.jobs.generate", "lamp_motion.pipelines.editing") == \
+        ["lamp_motion.pipelines.editing -> lamp_motion.jobs.generate"]
     assert violations("from ..builtin import resolve_base", "lamp_motion.models.loading") != []
     assert violations("from ..builtin import resolve_base", "lamp_motion.pipelines.lamp_pipeline") == []
     assert violations("from . import common", "lamp_motion.jobs", is_package=True) == []

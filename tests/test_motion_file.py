@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 from safetensors import safe_open
 
-from conftest import make_tiny_unet
 from lamp_motion.models import MotionFileError, MotionOptions, VideoUNet, load_motion, read_motion_header, save_motion
-from test_video_unet import inputs, randomise_added
-
-
-def trained_video(seed=0, options=None):
-    video = VideoUNet.inflate(make_tiny_unet(seed), options)
-    randomise_added(video, seed=7)
-    with torch.no_grad():
-        for name, p in video.trainable_parameters().items():
-            if name.endswith("attn1.to_q.weight"):
-                p.add_(0.05)  # "trained" to_q differs from the base
-    return video
+from tests.helpers import inputs, make_tiny_unet, trained_video
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ from lamp_motion.pipelines.inversion import ddim_invert
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
 from lamp_motion.pipelines.long_video import generate_long, window_starts
 from lamp_motion.settings import SamplingSettings
-from test_video_unet import randomise_added
+from tests.helpers import randomise_added
 
 SIZE = dict(height=32, width=32)
 

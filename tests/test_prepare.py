@@ -13,7 +13,7 @@ from PIL import Image
 
 from lamp_motion.cli.main import main
 from lamp_motion.data import scan_videos
-from lamp_motion.data.prepare import PrepareSettings, prepare_videos
+from lamp_motion.jobs.prepare import PrepareSettings, prepare_videos
 from lamp_motion.video_io import read_video, write_video
 
 SIZE = 32  # clip size of the tests

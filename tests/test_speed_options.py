@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import make_tiny_unet
 from lamp_motion.models import VideoUNet
 from lamp_motion.models.speed import allow_tf32, compile_video_unet, fused_attention_only
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.training.trainer import _make_optimizer
+from tests.helpers import make_tiny_unet
 
 
 def random_video_unet(seed: int = 1) -> VideoUNet:

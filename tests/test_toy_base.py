@@ -7,15 +7,22 @@ import os
 import numpy as np
 import pytest
 import torch
+from build_toy_base import (
+    UNK,
+    VOCABULARY,
+    BuildConfig,
+    build_models,
+    build_tokenizer,
+    continue_from,
+    reuse_vae,
+)
 from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+from toy_base_quality import Verdict, classifier_accuracy, classify
 from transformers import CLIPTokenizer
 
-from lamp_motion.toy import base_model_path
-from lamp_motion.toy.base_quality import Verdict, classifier_accuracy, classify
-from lamp_motion.toy.build_base import (UNK, VOCABULARY, BuildConfig, build_models, build_tokenizer, continue_from,
-                                         reuse_vae)
-from lamp_motion.toy.motions import MOTIONS
-from lamp_motion.toy.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, draw
+from lamp_motion.builtin import builtin_base_path
+from lamp_motion.data.toy.motions import MOTIONS
+from lamp_motion.data.toy.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, draw
 
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -23,7 +30,7 @@ MAX_BYTES = 20 * 1024 * 1024
 @pytest.fixture(scope="module")
 def pipeline() -> StableDiffusionPipeline:
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    pipe = StableDiffusionPipeline.from_pretrained(base_model_path())
+    pipe = StableDiffusionPipeline.from_pretrained(builtin_base_path())
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -36,9 +43,9 @@ def test_shipped_model_generates_offline(pipeline: StableDiffusionPipeline) -> N
 
 
 def test_shipped_model_is_small_sd1_architecture(pipeline: StableDiffusionPipeline) -> None:
-    size = sum(f.stat().st_size for f in base_model_path().rglob("*") if f.is_file())
+    size = sum(f.stat().st_size for f in builtin_base_path().rglob("*") if f.is_file())
     assert size <= MAX_BYTES
-    unet = UNet2DConditionModel.from_pretrained(base_model_path(), subfolder="unet")
+    unet = UNet2DConditionModel.from_pretrained(builtin_base_path(), subfolder="unet")
     assert "CrossAttnDownBlock2D" in unet.config.down_block_types
     assert "CrossAttnUpBlock2D" in unet.config.up_block_types
     assert unet.config.cross_attention_dim == pipeline.text_encoder.config.hidden_size
@@ -55,7 +62,7 @@ def test_scheduler_never_clips_latents(pipeline: StableDiffusionPipeline) -> Non
 
 
 def test_tokenizer_reloads_identically_with_word_tokens() -> None:
-    shipped = CLIPTokenizer.from_pretrained(base_model_path(), subfolder="tokenizer")
+    shipped = CLIPTokenizer.from_pretrained(builtin_base_path(), subfolder="tokenizer")
     built = build_tokenizer(shipped.model_max_length)
     assert len(shipped) == len(built) == len(VOCABULARY) + 3  # start, end, unknown
     assert shipped.get_vocab() == built.get_vocab()
@@ -68,7 +75,7 @@ def test_tokenizer_reloads_identically_with_word_tokens() -> None:
 
 
 def test_tokenizer_maps_unknown_words_to_unknown_id() -> None:
-    tokenizer = CLIPTokenizer.from_pretrained(base_model_path(), subfolder="tokenizer")
+    tokenizer = CLIPTokenizer.from_pretrained(builtin_base_path(), subfolder="tokenizer")
     for word in ("horse", "reds", "xyz", "circled"):
         ids = tokenizer(word, add_special_tokens=False).input_ids
         assert ids and set(ids) == {tokenizer.unk_token_id}, word

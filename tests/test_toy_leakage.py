@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lamp_motion.toy.metrics import (METRICS, TrainingPalette, leakage, palette_from_videos, score_video,
-                                    summarise)
-from lamp_motion.toy.motions import MOTIONS
-from lamp_motion.toy.scene import ALL_BACKGROUNDS, BACKGROUND_FAMILIES, COLOURS, Scene, draw
-from lamp_motion.toy.sets import first_frame, resolve_options, sample_clips
+from lamp_motion.data.toy.motions import MOTIONS
+from lamp_motion.data.toy.scene import ALL_BACKGROUNDS, BACKGROUND_FAMILIES, COLOURS, Scene, draw
+from lamp_motion.data.toy.sets import first_frame, resolve_options, sample_clips
+from lamp_motion.metrics.toy import METRICS, TrainingPalette, leakage, palette_from_videos, score_video, summarise
 
 TRAINING_COLOURS = ("red", "blue")
 

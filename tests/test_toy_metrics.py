@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lamp_motion.toy.metrics import (METRICS, motion_fidelity, preservation_checks, score_video, summarise,
-                                    track_object)
-from lamp_motion.toy.motions import MOTIONS, render_clip
-from lamp_motion.toy.scene import Scene, draw
-from lamp_motion.toy.sets import first_frame
+from lamp_motion.data.toy.motions import MOTIONS, render_clip
+from lamp_motion.data.toy.scene import Scene, draw
+from lamp_motion.data.toy.sets import first_frame
+from lamp_motion.metrics.toy import METRICS, motion_fidelity, preservation_checks, score_video, summarise, track_object
 from lamp_motion.video_io import read_video, write_video
 
 TRANSLATIONS = ("move_right", "move_left", "move_up", "move_down", "diagonal")

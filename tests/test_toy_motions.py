@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from lamp_motion.cli.main import main
-from lamp_motion.toy.motions import MARGIN, MOTIONS, bounce_height, render_clip
-from lamp_motion.toy.scene import Scene
-from lamp_motion.toy.sets import SET_FILE, first_frame, make_set, read_set, sample_clips
+from lamp_motion.data.toy.motions import MARGIN, MOTIONS, bounce_height, render_clip
+from lamp_motion.data.toy.scene import Scene
+from lamp_motion.data.toy.sets import SET_FILE, first_frame, make_set, read_set, sample_clips
 from lamp_motion.video_io import read_video
 
 PROMPTS = {

@@ -16,11 +16,19 @@ import numpy as np
 import pytest
 
 from lamp_motion.cli.main import main
-from lamp_motion.toy.metrics import motion_fidelity, score_video, track_object
-from lamp_motion.toy.motions import FIT, MARGIN, MOTIONS, Variation, get_motion, translation_at
-from lamp_motion.toy.scene import (ALL_BACKGROUNDS, BACKGROUND_FAMILIES, BACKGROUNDS, COLOURS, EXTRA_BACKGROUNDS,
-                                   SHAPES, Scene, draw)
-from lamp_motion.toy.sets import SET_FILE, first_frame, make_set, read_set, resolve_options, sample_clips
+from lamp_motion.data.toy.motions import FIT, MARGIN, MOTIONS, Variation, get_motion, translation_at
+from lamp_motion.data.toy.scene import (
+    ALL_BACKGROUNDS,
+    BACKGROUND_FAMILIES,
+    BACKGROUNDS,
+    COLOURS,
+    EXTRA_BACKGROUNDS,
+    SHAPES,
+    Scene,
+    draw,
+)
+from lamp_motion.data.toy.sets import SET_FILE, first_frame, make_set, read_set, resolve_options, sample_clips
+from lamp_motion.metrics.toy import motion_fidelity, score_video, track_object
 
 # sha256 of the start scenes, parameters and first 6 frames (32 px) of sample_clips(motion, 12, seed) and of
 # first_frame(motion, seed) for every motion and seeds 0 and 1, computed with the code before the low-variety

@@ -10,7 +10,7 @@ from PIL import Image
 
 from lamp_motion.cli.main import main
 from lamp_motion.video_io import write_video
-from test_data import make_bad_entries, save_frame_folder, video
+from tests.helpers import make_bad_entries, save_frame_folder, video
 
 # Clips of 4 frames at stride 2 need 7 source frames; test_data's videos have 12.
 SETTINGS = ["num_frames=4", "stride=2", "height=32", "width=32", "steps=2", "mixed_precision=no",

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from lamp_motion.config_io import config_to_yaml
 from lamp_motion.training.trainer import Trainer, TrainingError
-from test_training import motion_folder, tiny_config  # noqa: F401 (motion_folder is a fixture)
+from tests.helpers import tiny_config
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 

@@ -13,7 +13,7 @@ from lamp_motion.models import read_motion_header
 from lamp_motion.training import checkpoint, rescue
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.training.trainer import TrainingError, train
-from test_training import motion_folder, tiny_config  # noqa: F401  (fixture)
+from tests.helpers import tiny_config
 
 
 def disk_full_on_calls(monkeypatch, module, failing: set[int]) -> None:

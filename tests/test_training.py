@@ -11,36 +11,7 @@ from lamp_motion.config_io import ConfigError, load_config
 from lamp_motion.models import VideoUNet
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.training.trainer import Trainer, diffusion_loss, train
-from lamp_motion.video_io import write_video
-
-
-def moving_square_video(seed: int, frames: int = 10, size: int = 32) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    colour = rng.integers(60, 255, 3)
-    background = rng.integers(0, 50, 3)
-    y = int(rng.integers(4, size - 12))
-    video = np.empty((frames, size, size, 3), np.uint8)
-    for i in range(frames):
-        video[i] = background
-        x = 2 + 2 * i
-        video[i, y:y + 8, x:x + 8] = colour
-    return video
-
-
-@pytest.fixture(scope="module")
-def motion_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sets") / "moves_right"
-    for i in range(3):
-        write_video(folder / f"v{i}.mp4", moving_square_video(i), fps=8)
-    return folder
-
-
-def tiny_config(folder, base, out, **changes) -> TrainConfig:
-    values = dict(data=str(folder), base=str(base), output_dir=str(out), num_frames=4, stride=2, height=32, width=32,
-                  steps=4, learning_rate=1e-3, mixed_precision="no", gradient_checkpointing=False, tensorboard=False,
-                  checkpoint_every=0, seed=5)
-    values.update(changes)
-    return TrainConfig(**values)
+from tests.helpers import tiny_config
 
 
 def trained_tensors(path) -> dict[str, torch.Tensor]:

@@ -8,8 +8,7 @@ from PIL import Image
 from lamp_motion.training.checkpoint import list_checkpoints
 from lamp_motion.training.hooks import TrainingHooks
 from lamp_motion.training.trainer import train
-
-from test_training import motion_folder, tiny_config  # noqa: F401  (fixture)
+from tests.helpers import tiny_config
 
 
 def test_hooks_report_steps_and_validation_videos(motion_folder, tiny_sd_folder, tmp_path):

@@ -22,14 +22,13 @@ import pytest
 pytest.importorskip("gradio", reason="the web UI needs gradio (pip install -e '.[ui]')")
 webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (pip install selenium)")
 
+import httpx  # noqa: E402  (gradio's own dependency)
+from PIL import Image  # noqa: E402
 from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
-import httpx  # noqa: E402  (gradio's own dependency)
-from PIL import Image  # noqa: E402
-
-from lamp_motion.toy.sets import make_set  # noqa: E402
+from lamp_motion.data.toy.sets import make_set  # noqa: E402
 from lamp_motion.video_io import read_video  # noqa: E402
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("gradio", reason="the web UI needs gradio (pip install -e '.[ui]')")
 
-from lamp_motion.toy.sets import make_set  # noqa: E402
+from lamp_motion.data.toy.sets import make_set  # noqa: E402
 from lamp_motion.ui.handlers import Handlers, UISettings  # noqa: E402
 from lamp_motion.ui.uploads import UploadError, UploadLimits, collect_uploads, safe_name, server_folder  # noqa: E402
 

@@ -7,17 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from lamp_motion.metrics.checks import default_check
-from lamp_motion.metrics.clip_metrics import ClipScorer, FrameOneCheck
-from lamp_motion.toy.metrics import palette_from_videos
-from lamp_motion.toy.scene import ALL_BACKGROUNDS, COLOURS
-from lamp_motion.toy.sets import Clip, make_set, sample_clips
-from lamp_motion.toy.validation import ToyCheck
+from lamp_motion.data.toy.scene import ALL_BACKGROUNDS
+from lamp_motion.data.toy.sets import Clip, make_set, sample_clips
+from lamp_motion.metrics.clip_metrics import ClipScorer
+from lamp_motion.metrics.toy import palette_from_videos
+from lamp_motion.training.checks import CheckResult, FrameOneCheck, ToyCheck, default_check
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.training.trainer import train
-from lamp_motion.training.validation import CheckResult
-from test_clip_metrics import clip_folder  # noqa: F401  (a fixture)
-from test_training import motion_folder, tiny_config  # noqa: F401  (motion_folder is a fixture)
+from tests.helpers import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +73,7 @@ class RecordingCheck:
         return CheckResult(scores={"score": 0.25}, warnings=["frame 1 not kept"])
 
 
-def test_trainer_adds_the_checks_cases_scores_and_warns(motion_folder, tiny_sd_folder, tmp_path, capsys):  # noqa: F811
+def test_trainer_adds_the_checks_cases_scores_and_warns(motion_folder, tiny_sd_folder, tmp_path, capsys):
     check = RecordingCheck()
     config = tiny_config(motion_folder, tiny_sd_folder, tmp_path / "out", steps=2, validate_every=2,
                          validation_steps=2)
@@ -88,7 +85,7 @@ def test_trainer_adds_the_checks_cases_scores_and_warns(motion_folder, tiny_sd_f
     assert "warning: step 2, validation video 00 ('a blue square moves right'): frame 1 not kept" in "".join(capsys.readouterr())
 
 
-def test_default_check_toy_base_clip_or_none(tmp_path, clip_folder):  # noqa: F811
+def test_default_check_toy_base_clip_or_none(tmp_path, clip_folder):
     data = tmp_path / "moves_right"
     make_set("move_right", data, num_videos=3, num_frames=8, seed=0)
     assert default_check(TrainConfig(data=str(data))) is None  # no validation videos: nothing to check
@@ -103,7 +100,7 @@ def test_default_check_toy_base_clip_or_none(tmp_path, clip_folder):  # noqa: F8
     assert default_check(TrainConfig(data=str(other), validate_every=100)) is None  # not a toy motion's prompt
 
 
-def test_frame_one_check_warns_when_later_frames_change(clip_folder):  # noqa: F811
+def test_frame_one_check_warns_when_later_frames_change(clip_folder):
     scorer = ClipScorer.from_pretrained(clip_folder, device="cpu")
     rng = np.random.default_rng(0)
     first = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)

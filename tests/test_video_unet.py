@@ -8,26 +8,11 @@ import pytest
 import torch
 from diffusers import UNet2DConditionModel
 
-from conftest import SD14_UNET, TINY_UNET, make_tiny_unet
 from lamp_motion.models import MotionOptions, VideoUNet, check_sd1_unet
 from lamp_motion.models.layout import FrameContext
 from lamp_motion.models.motion_conv import MotionConv2d
-
-
-def randomise_added(video: VideoUNet, seed: int = 1, scale: float = 0.2) -> None:
-    """Give every added parameter random values (fresh layers are all zero)."""
-    gen = torch.Generator().manual_seed(seed)
-    params = dict(video.unet.named_parameters())
-    with torch.no_grad():
-        for name in video.added_parameter_names:
-            params[name].copy_(torch.randn(params[name].shape, generator=gen) * scale)
-
-
-def inputs(b=2, f=5, seed=0, tokens=7):
-    gen = torch.Generator().manual_seed(seed)
-    latents = torch.randn(b, TINY_UNET["in_channels"], f, 8, 8, generator=gen)
-    text = torch.randn(b, tokens, TINY_UNET["cross_attention_dim"], generator=gen)
-    return latents, torch.tensor([10, 500][:b]), text
+from lamp_motion.testing import SD14_UNET
+from tests.helpers import TINY_UNET, inputs, make_tiny_unet, randomise_added
 
 
 def frame_by_frame(unet2d, latents, t, text):

@@ -10,16 +10,17 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import SettingError, name_settings
+from ..files import slug
 from ..models import read_motion_header
 from ..pipelines.canny import first_frame_from_canny
 from ..pipelines.editing import invert_and_sample, source_clip
 from ..pipelines.first_frame import check_source
 from ..pipelines.images import fit_image, load_image
 from ..pipelines.lamp_pipeline import LampPipeline
-from ..pipelines.outputs import slug, write_outputs
-from ..video_io import read_video
 from ..settings import SamplingSettings, check_frame_rate, takes_sampling_keywords
+from ..video_io import read_video
 from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device
+from .outputs import write_outputs
 
 DEFAULT_STRIDE = 2  # frames taken from the source when the motion file records no training stride
 

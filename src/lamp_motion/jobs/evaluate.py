@@ -134,11 +134,11 @@ def run_suite(settings: SuiteSettings, log: Log | None = print,
     """Generate the evaluation videos of each motion with fixed seeds, score them, and compare with Table 1.
 
     ``setting_names``: as for :func:`evaluate`."""
+    from ..files import slug
     from ..metrics import paper
     from ..metrics.suite import resolve_motions, suite_to_markdown
     from ..metrics.toy_eval import toy_motion_for
     from ..models import read_motion_header
-    from ..pipelines.outputs import slug
     from .generate import GenerateSettings, generate_jobs
 
     say = log or (lambda _: None)

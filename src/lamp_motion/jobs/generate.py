@@ -9,15 +9,16 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import SettingError
+from ..files import slug
 from ..models import read_motion_header
 from ..models.speed import allow_tf32, compile_video_unet
 from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2i
 from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline
 from ..pipelines.long_video import generate_long
-from ..pipelines.outputs import slug, write_outputs
 from ..settings import SamplingSettings, check_frame_rate, takes_sampling_keywords
 from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device
+from .outputs import write_outputs
 
 
 @takes_sampling_keywords

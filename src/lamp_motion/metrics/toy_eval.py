@@ -1,11 +1,11 @@
 """Toy-world motion metrics for `lamp eval`: which videos come from a toy motion, and their scores.
 
-A video comes from a toy motion (:data:`lamp_motion.toy.motions.MOTIONS`, or a
+A video comes from a toy motion (:data:`lamp_motion.data.toy.motions.MOTIONS`, or a
 translation at any angle, ``move_deg_<DEG>`` with the prompt "moves at DEG degrees")
 when its prompt is a toy caption followed by the motion's prompt ("a red circle moves
 right", as `lamp toy make-set` and `lamp demo` write them), or when the motion it was
 made with was trained on that motion's prompt ("moves right"). Such videos get the
-scores of :func:`lamp_motion.toy.metrics.score_video` (motion fidelity, content
+scores of :func:`lamp_motion.metrics.toy.score_video` (motion fidelity, content
 preservation, background stability, temporal smoothness, object found; each in
 ``[0, 1]``, 1 best), per video and per toy motion, and ``leakage`` (0 = none, lower is
 better) where the training videos are known (:func:`palette_from_folder`). They need
@@ -21,11 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..toy.metrics import METRICS, TrainingPalette, palette_from_videos, score_video, summarise
-from ..toy.motions import DIRECTION_PREFIX, MOTIONS
-from ..toy.scene import COLOURS, SHAPES
-from ..video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_video
-from ..video_io import frames_from_contact_sheet  # noqa: F401 (its home was here)
+from ..data.toy.motions import DIRECTION_PREFIX, MOTIONS
+from ..data.toy.scene import COLOURS, SHAPES
+from ..video_io import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    frames_from_contact_sheet,  # noqa: F401 (its home was here)
+    read_video,
+)
+from .toy import METRICS, TrainingPalette, palette_from_videos, score_video, summarise
 
 LEAKAGE = "leakage"  # the score added where a video's training set is known
 _CAPTION = rf"an? (?:{'|'.join(COLOURS)}) (?:{'|'.join(SHAPES)})\b.*"  # "a red circle", optionally more words
@@ -51,7 +55,7 @@ def toy_motion_for(prompt: str, motion_prompt: str | None = None) -> str | None:
 
 
 def palette_from_folder(folder: str | os.PathLike[str]) -> TrainingPalette:
-    """The :class:`~lamp_motion.toy.metrics.TrainingPalette` of a folder of training videos.
+    """The :class:`~lamp_motion.metrics.toy.TrainingPalette` of a folder of training videos.
 
     Any folder `lamp train` takes: video files (``VIDEO_SUFFIXES``) and subfolders of
     frame images; other files (captions, ``set.json``) and hidden entries are skipped.

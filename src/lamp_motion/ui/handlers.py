@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data import scan_videos
-from ..pipelines.outputs import slug
+from ..files import slug
 from ..settings import SamplingSettings
 from ..video_io import read_video
 from . import actions

@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 from ..config_io import load_config
-from ..toy.demo import toy_config
+from ..jobs.demo import toy_config
 from ..training.config import TrainConfig
 from ..training.hooks import TrainingHooks
 from . import actions
+
 
 def template(base: str | None) -> TrainConfig:
     """The config a tuning starts from: the toy motion config on the built-in base, else the paper's settings."""

@@ -21,7 +21,7 @@ and shape, without any learnt model:
   ``2 pi sum w |z|^2 / (sum w)^2`` (1 for a disc).
 
 :func:`evaluate` samples every "a {colour} {shape}" prompt with a pipeline and scores
-the samples. Run ``python -m lamp_motion.toy.base_quality`` to score a model folder
+the samples. Run ``python tools/toy_base_quality.py`` to score a model folder
 (default: the built-in one) and optionally save a grid of its samples.
 """
 
@@ -34,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from build_toy_base import random_scene
 
-from .build_base import random_scene
-from .metrics import MIN_CONTRAST, _chroma, _difference, _dilate, _heaviest_blob, moments
-from .scene import COLOURS, SHAPES, Scene, caption, draw
+from lamp_motion.data.toy.scene import COLOURS, SHAPES, Scene, caption, draw
+from lamp_motion.metrics.toy import MIN_CONTRAST, _chroma, _difference, _dilate, _heaviest_blob, moments
 
 REFERENCE_STILLS = 800  # rendered stills in the shape classifier's reference set
 NEIGHBOURS = 5  # k of the k-nearest-neighbour shape vote
@@ -180,11 +180,11 @@ def evaluate(pipeline, seeds: range = range(4), steps: int = 25, guidance: float
 def main(argv: list[str] | None = None) -> None:
     from diffusers import StableDiffusionPipeline
 
-    from ..video_io import write_contact_sheet
-    from . import base_model_path
+    from lamp_motion.builtin import builtin_base_path
+    from lamp_motion.video_io import write_contact_sheet
 
     parser = argparse.ArgumentParser(description="Score a toy base model's colour and shape accuracy.")
-    parser.add_argument("--model", type=Path, default=base_model_path(), help="diffusers folder (default: built-in)")
+    parser.add_argument("--model", type=Path, default=builtin_base_path(), help="diffusers folder (default: built-in)")
     parser.add_argument("--seeds", type=int, default=8, help="samples per prompt")
     parser.add_argument("--steps", type=int, default=25, help="DDIM steps")
     parser.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance scale")

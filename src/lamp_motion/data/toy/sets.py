@@ -10,7 +10,7 @@ Everything is determined by the seed.
 
 Users tune a motion on a few clips that share one look, so a set can also look like
 theirs (:func:`resolve_options`): ``num_colours`` of the colours, backgrounds of one
-family (``pale`` or ``dark``, see :data:`~lamp_motion.toy.scene.BACKGROUND_FAMILIES`)
+family (``pale`` or ``dark``, see :data:`~lamp_motion.data.toy.scene.BACKGROUND_FAMILIES`)
 or a list of them, plain or striped backgrounds only, a size range, a speed scale,
 and translations at any angle (motion ``move_deg_<DEG>``). Left at their defaults,
 these options give exactly the sets made before they existed.
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..video_io import write_video
+from ...video_io import write_video
 from .motions import TEXTURES, Params, SizeRange, Variation, get_motion, render_clip
 from .scene import ALL_BACKGROUNDS, BACKGROUND_FAMILIES, BACKGROUNDS, COLOURS, SHAPES, Scene, caption, draw
 
@@ -70,7 +70,7 @@ class SetOptions:
     backgrounds: list[str]  # the backgrounds dealt in turn
     texture: str  # one of TEXTURES: "mixed" (TEXTURED_SHARE striped), "none" or "striped"
     size_range: list[float]  # [least, largest] start size, fractions of the shorter side
-    speed_scale: float  # multiplies the motion's speed (see lamp_motion.toy.motions.Variation)
+    speed_scale: float  # multiplies the motion's speed (see lamp_motion.data.toy.motions.Variation)
 
     @property
     def variation(self) -> Variation:

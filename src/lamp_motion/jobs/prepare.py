@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.frames import RESIZE_MODES, clip_span, resize_frames
+from ..data.video_set import SET_PROMPT_FILE, SIZE_MULTIPLE
 from ..files import check_output_folder, write_text_atomic
 from ..video_io import (
     IMAGE_SUFFIXES,
@@ -49,8 +51,6 @@ from ..video_io import (
     write_contact_sheet,
     write_video,
 )
-from .frames import RESIZE_MODES, clip_span, resize_frames
-from .video_set import SET_PROMPT_FILE, SIZE_MULTIPLE
 
 REPORT_VERSION = 1  # of prepare.json; another version is never reused
 HISTOGRAM_BINS = 16  # per colour channel, for the shot-cut detector

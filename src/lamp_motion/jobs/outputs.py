@@ -7,7 +7,6 @@ generation settings, and ``videos`` with the file names (relative to the JSON).
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +14,6 @@ import numpy as np
 from .. import __version__
 from ..files import write_text_atomic
 from ..video_io import write_contact_sheet, write_video
-
-
-def slug(text: str, limit: int = 40) -> str:
-    """A file-name-safe short form of a prompt: "A red horse, running!" -> "a-red-horse-running"."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-") or "video"
 
 
 def write_outputs(out_dir: Path, name: str, frames: np.ndarray, fps: float, settings: dict) -> Path:

@@ -20,7 +20,7 @@ The object is the heaviest blob of weight >= 0.5 (found if it has at least
 ``MIN_PIXELS`` pixels), with the weights of it and its 1-pixel ring. Per found frame:
 
 - centroid: weighted mean position in fractions of the width and height (the units of
-  :class:`~lamp_motion.toy.scene.Scene`); area: summed weight over the image area;
+  :class:`~lamp_motion.data.toy.scene.Scene`); area: summed weight over the image area;
 - harmonics ``c_m`` (m = 1..4): complex moments about the centroid with pixel offsets
   ``z = dx - i dy`` (angles counter-clockwise on screen): ``c_1 = sum w |z|^2 z / sum w
   |z|^3`` and ``c_m = sum w z^m / sum w |z|^m``. A shape with m-fold symmetry has
@@ -60,7 +60,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .motions import get_motion
+from ..data.toy.motions import get_motion
 
 MIN_CONTRAST = 40.0  # least chroma length (0-255 scale) of the reference object's peak
 MIN_PIXELS = 3  # least pixels of a blob to count as the object

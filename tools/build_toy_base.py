@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m lamp_motion.toy.build_base --out src/lamp_motion/toy/base_model [--seed 0] [--unet-steps 3000]
+    python tools/build_toy_base.py --out src/lamp_motion/toy_base [--seed 0] [--unet-steps 3000]
 
 The model has the SD 1.x architecture at toy size: a word-level ``CLIPTokenizer``, a
 ``CLIPTextModel``, an ``AutoencoderKL`` (32x32 RGB <-> 4x16x16 latents: a down-sampling
@@ -37,7 +37,7 @@ from tokenizers import AddedToken
 from tqdm import tqdm
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from .scene import BACKGROUNDS, COLOURS, SHAPES, Scene, caption, draw
+from lamp_motion.data.toy.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, caption, draw
 
 BOS, EOS, UNK = "<|startoftext|>", "<|endoftext|>", "<|unknown|>"
 # Words with a token of their own; any other word becomes one UNK token per character.

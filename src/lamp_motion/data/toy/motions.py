@@ -1,4 +1,4 @@
-"""The toy world's motions: how a start :class:`~lamp_motion.toy.scene.Scene` changes over a clip.
+"""The toy world's motions: how a start :class:`~lamp_motion.data.toy.scene.Scene` changes over a clip.
 
 A motion maps a start scene, a few per-video parameters and a time ``t`` in ``[0, 1]``
 (first to last frame of the clip) to the scene at that time. Each motion also knows
