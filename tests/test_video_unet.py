@@ -26,7 +26,7 @@ def frame_by_frame(unet2d, latents, t, text):
 @torch.no_grad()
 def test_fresh_video_unet_equals_2d_unet_frame_by_frame(tiny_unet):
     reference = copy.deepcopy(tiny_unet)
-    video = VideoUNet.inflate(tiny_unet, MotionOptions(first_frame_attention=False))
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(first_frame_attention=False, groupnorm="per_frame"))
     latents, t, text = inputs()
     expected = frame_by_frame(reference, latents, t, text)
     assert torch.allclose(video(latents, t, text), expected, atol=1e-5)
@@ -35,7 +35,7 @@ def test_fresh_video_unet_equals_2d_unet_frame_by_frame(tiny_unet):
 @torch.no_grad()
 def test_first_frame_attention_keeps_frame_one(tiny_unet):
     reference = copy.deepcopy(tiny_unet)
-    video = VideoUNet.inflate(tiny_unet)
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))  # joint statistics mix the frames
     latents, t, text = inputs()
     out = video(latents, t, text)
     alone = reference(latents[:, :, 0], t, text).sample
@@ -77,7 +77,7 @@ def test_motion_branch_causality(mode, causal):
 @pytest.mark.parametrize("mode", ["causal", "centred"])
 @torch.no_grad()
 def test_whole_unet_causality(tiny_unet, mode):
-    video = VideoUNet.inflate(tiny_unet, MotionOptions(conv_mode=mode, temporal_attention=False))
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(conv_mode=mode, temporal_attention=False, groupnorm="per_frame"))
     randomise_added(video)
     latents, t, text = inputs(f=6)
     changed = latents.clone()
@@ -171,7 +171,8 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_unet):
 
 
 def test_ablation_switches_remove_their_layers(tiny_unet):
-    video = VideoUNet.inflate(tiny_unet, MotionOptions(motion_conv=False, first_frame_attention=False, temporal_attention=False))
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(motion_conv=False, first_frame_attention=False, temporal_attention=False,
+                                                    groupnorm="per_frame"))
     assert video.added_parameter_names == []
     assert video.report == {"motion_convs": 0, "first_frame_attention": 0, "temporal_attention": 0, "added_parameters": 0}
     with pytest.raises(ValueError, match="conv_mode"):
@@ -195,7 +196,7 @@ def test_video_unet_checks_its_layout(tiny_unet):
 
 
 def test_reference_attention_starts_as_identity_and_lets_later_frames_read_frame_one(tiny_unet):
-    bare = MotionOptions(motion_conv=False, first_frame_attention=False, temporal_attention=False)
+    bare = MotionOptions(motion_conv=False, first_frame_attention=False, temporal_attention=False, groupnorm="per_frame")
     reference = VideoUNet.inflate(copy.deepcopy(tiny_unet), bare)
     video = VideoUNet.inflate(tiny_unet, MotionOptions(**{**bare.to_dict(), "reference_attention": True}))
     # one per ResNet of the blocks without attentions: the DownBlock2D's and the UpBlock2D's
@@ -216,7 +217,7 @@ def test_reference_attention_starts_as_identity_and_lets_later_frames_read_frame
 @torch.no_grad()
 def test_first_frame_timestep_zero_runs_frame_one_at_t0(tiny_unet):
     reference = copy.deepcopy(tiny_unet)
-    options = MotionOptions(first_frame_attention=False, first_frame_timestep="zero")
+    options = MotionOptions(first_frame_attention=False, first_frame_timestep="zero", groupnorm="per_frame")
     video = VideoUNet.inflate(tiny_unet, options)
     latents, t, text = inputs()
     out = video(latents, t, text)
