@@ -20,9 +20,9 @@ from tests.helpers import generate
 def test_zero_frames_and_nan_guidance_are_refused(motion_file, tmp_path, capsys):
     out = tmp_path / "videos"
     assert generate("--motion", str(motion_file), "--prompt", "x", "--out", str(out), "--frames", "0") == 2
-    assert "num_frames=0: a video needs at least 2 frames" in capsys.readouterr().err
+    assert "--frames=0: a video needs at least 2 frames" in capsys.readouterr().err
     assert main(["generate", "--motion", str(motion_file), "--prompt", "x", "--out", str(out), "--guidance", "nan"]) == 2
-    assert "guidance_scale=nan must be a number >= 0" in capsys.readouterr().err
+    assert "--guidance=nan must be a number >= 0" in capsys.readouterr().err
     assert not out.exists()
 
 
