@@ -41,6 +41,9 @@ class TrainConfig:
     # (0 = off). A frame's overall colour is then something the model must predict, and frame 1 is
     # where a later frame's colour can be read from.
     noise_offset: float = 0.0
+    # Timestep shift s (Esser et al. 2024): training timesteps t = T s u / (1 + (s - 1) u), u uniform, so s > 1
+    # trains more at high noise, where a later frame's colours can only come from frame 1. 1 = uniform (the paper's).
+    timestep_shift: float = 1.0
 
     # --- model --------------------------------------------------------------------
     motion_conv: bool = True  # temporal-spatial motion layer on every conv
@@ -82,6 +85,9 @@ class TrainConfig:
     # LampPipeline default to them (an explicit setting still wins).
     sample_steps: int = 50  # DDIM steps (the paper's 50)
     sample_guidance: float = 12.5  # classifier-free guidance scale (the paper's 12.5; <= 1 turns it off)
+    # Start later frames from frame 1's mean colour noised to the first step (LampPipeline frame_init;
+    # beyond the paper, issue 22). Motion files without the record generate without it.
+    sample_frame_init: bool = False
 
     # --- outputs ------------------------------------------------------------------
     motion_dtype: str = "fp16"  # dtype of the saved motion file: fp32, fp16 or bf16
@@ -125,7 +131,7 @@ class TrainConfig:
 
     def generation_settings(self) -> dict[str, float | int]:
         """The generation settings the motion file records (see :data:`lamp_motion.models.motion_file.GENERATION_KEYS`)."""
-        return {"steps": self.sample_steps, "guidance": self.sample_guidance}
+        return {"steps": self.sample_steps, "guidance": self.sample_guidance, "frame_init": self.sample_frame_init}
 
     def motion_options(self) -> MotionOptions:
         return MotionOptions(motion_conv=self.motion_conv, conv_mode=self.conv_mode,
