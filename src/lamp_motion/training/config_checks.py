@@ -29,8 +29,6 @@ def check_training_numbers(config: Any) -> None:
             raise ValueError(f"{name}={value} must be a number >= 0 (1 or less turns guidance off)")
     if not (math.isfinite(config.noise_offset) and 0.0 <= config.noise_offset <= 1.0):
         raise ValueError(f"noise_offset={config.noise_offset} must be from 0 (off) to 1; 0.1 is the usual value")
-    if not (math.isfinite(config.timestep_shift) and config.timestep_shift > 0):
-        raise ValueError(f"timestep_shift={config.timestep_shift} must be a number above 0 (1 = uniform timesteps, 3 = noisier)")
     if not 0.0 <= config.colour_augment <= 1.0:
         raise ValueError(f"colour_augment={config.colour_augment} is a share of clips: use a number from 0 (off) to 1 (every clip)")
     for name in ("adam_beta1", "adam_beta2"):

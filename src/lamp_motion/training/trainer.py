@@ -72,22 +72,16 @@ def encode_prompts(base: BaseModel, prompts: list[str], device) -> torch.Tensor:
 
 def diffusion_loss(video: torch.nn.Module, latents: torch.Tensor, text: torch.Tensor, scheduler,
                    generator: torch.Generator, first_frame_conditioning: bool = True,
-                   noise_offset: float = 0.0, timestep_shift: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+                   noise_offset: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """LAMP's training loss for clean latents (b, c, f, h, w); returns (loss, prediction).
 
     ``noise_offset``: add a random constant per video, channel and frame to the noise,
-    scaled by this (0 = plain Gaussian noise; see TrainConfig.noise_offset).
-    ``timestep_shift``: s > 1 draws noisier timesteps (see TrainConfig.timestep_shift); 1 = uniform."""
+    scaled by this (0 = plain Gaussian noise; see TrainConfig.noise_offset)."""
     b, c, f = latents.shape[:3]
     noise = torch.randn(latents.shape, generator=generator).to(latents)  # (b, c, f, h, w)
     if noise_offset > 0:
         noise = noise + noise_offset * torch.randn((b, c, f, 1, 1), generator=generator).to(latents)
-    steps = scheduler.config.num_train_timesteps
-    if timestep_shift == 1.0:
-        t = torch.randint(0, steps, (b,), generator=generator).to(latents.device)
-    else:  # u uniform in [0, 1) mapped by s u / (1 + (s - 1) u), the timestep shift of Esser et al. 2024 (SD3)
-        u = torch.rand((b,), generator=generator)
-        t = (timestep_shift * u / (1 + (timestep_shift - 1) * u) * steps).long().clamp(max=steps - 1).to(latents.device)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(latents.device)
     noisy = scheduler.add_noise(latents, noise, t)
     if first_frame_conditioning:
         noisy[:, :, 0] = latents[:, :, 0]  # frame 1 stays clean: it is the condition
@@ -254,7 +248,7 @@ class Trainer:
             text = torch.cat([txt for _, txt in items])
             with acc.accumulate(self.model), acc.autocast():
                 loss, _ = diffusion_loss(self.model, latents, text, self.scheduler, generator, cfg.first_frame_conditioning,
-                                         cfg.noise_offset, cfg.timestep_shift)
+                                         cfg.noise_offset)
                 acc.backward(loss)
                 if acc.sync_gradients and cfg.max_grad_norm > 0:
                     acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
