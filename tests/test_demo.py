@@ -14,8 +14,8 @@ from lamp_motion.cli.main import main
 from lamp_motion.data.toy.motions import MOTIONS
 from lamp_motion.data.toy.scene import draw
 from lamp_motion.data.toy.sets import first_frame, make_set
+from lamp_motion.jobs.common import write_outputs
 from lamp_motion.jobs.demo import HELD_OUT_COLOURS, SCORES, TRAIN_COLOURS, write_report
-from lamp_motion.jobs.outputs import write_outputs
 from lamp_motion.video_io import read_video
 
 

@@ -14,7 +14,7 @@ from lamp_motion.cli.main import main as lamp_main
 from lamp_motion.data.toy.sets import first_frame
 from lamp_motion.metrics import paper
 from lamp_motion.metrics.suite import paper_prompt_sets
-from lamp_motion.metrics.toy_eval import toy_motion_for
+from lamp_motion.metrics.toy import toy_motion_for
 from lamp_motion.models import VideoUNet, save_motion
 from lamp_motion.models.loading import load_base
 from lamp_motion.video_io import write_video

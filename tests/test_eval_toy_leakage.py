@@ -13,10 +13,10 @@ from lamp_motion.cli.main import main as lamp_main
 from lamp_motion.data.toy.motions import MOTIONS
 from lamp_motion.data.toy.scene import COLOURS, draw
 from lamp_motion.data.toy.sets import first_frame, make_set
-from lamp_motion.jobs.outputs import write_outputs
-from lamp_motion.metrics.toy_eval import frames_from_contact_sheet, palette_from_folder, toy_motion_for
+from lamp_motion.jobs.common import write_outputs
+from lamp_motion.metrics.toy import palette_from_folder, toy_motion_for
 from lamp_motion.models import VideoUNet, save_motion
-from lamp_motion.video_io import write_contact_sheet, write_video
+from lamp_motion.video_io import frames_from_contact_sheet, write_contact_sheet, write_video
 from tests.helpers import make_tiny_unet
 
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from lamp_motion.models.loading import load_base
-from lamp_motion.pipelines.inversion import ddim_invert
+from lamp_motion.pipelines.editing import ddim_invert
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
 from lamp_motion.pipelines.long_video import generate_long, window_starts
 from tests.helpers import randomise_added

@@ -18,8 +18,16 @@ from ..pipelines.first_frame import check_source
 from ..pipelines.images import fit_image, load_image
 from ..pipelines.lamp_pipeline import LampPipeline, resolve_generation
 from ..video_io import read_video
-from .common import GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, motion_size, resolve_device
-from .outputs import write_outputs
+from .common import (
+    GeneratedVideo,
+    Log,
+    check_frame_rate,
+    check_out,
+    load_motion_base,
+    motion_size,
+    resolve_device,
+    write_outputs,
+)
 
 DEFAULT_STRIDE = 2  # frames taken from the source when the motion file records no training stride
 

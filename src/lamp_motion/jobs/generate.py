@@ -16,8 +16,16 @@ from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2
 from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline, resolve_generation
 from ..pipelines.long_video import generate_long
-from .common import GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, motion_size, resolve_device
-from .outputs import write_outputs
+from .common import (
+    GeneratedVideo,
+    Log,
+    check_frame_rate,
+    check_out,
+    load_motion_base,
+    motion_size,
+    resolve_device,
+    write_outputs,
+)
 
 
 @dataclass

@@ -19,7 +19,7 @@ names or channel counts. The video UNet takes and returns ``(b, c, f, h, w)``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from diffusers import UNet2DConditionModel
@@ -34,9 +34,6 @@ from .clip_norm import GROUPNORM_MODES, ClipGroupNorm
 from .fingerprint import unet_fingerprint
 from .layout import FrameContext, fold_frames, unfold_frames
 from .motion_conv import CONV_MODES, MotionConv2d
-
-if TYPE_CHECKING:
-    from .adapter import LampMotionAdapter
 
 # UNet block classes of the SD 1.x family: the layers LAMP wraps live in these.
 SD1_DOWN_BLOCKS = ("CrossAttnDownBlock2D", "DownBlock2D")
@@ -81,6 +78,14 @@ class MotionOptions:
             raise ValueError(f"unknown motion option(s) {unknown}; known options are {sorted(known)}")
         # Options added after the first motion files: the behaviour those files were trained with.
         return cls(**{"groupnorm": "per_frame", **values})
+
+
+class MotionWeights(Protocol):
+    """What :meth:`VideoUNet.from_unet2d` loads: a :class:`~.adapter.LampMotionAdapter` (whose module imports this one)."""
+
+    options: MotionOptions
+
+    def load_into(self, video_unet: "VideoUNet", allow_other_base: bool = False) -> None: ...
 
 
 def check_sd1_unet(unet: nn.Module) -> None:
@@ -151,7 +156,7 @@ class VideoUNet(nn.Module):
         self.report = report
 
     @classmethod
-    def from_unet2d(cls, unet: UNet2DConditionModel, adapter: "LampMotionAdapter | None" = None,
+    def from_unet2d(cls, unet: UNet2DConditionModel, adapter: MotionWeights | None = None,
                     options: MotionOptions | None = None, allow_other_base: bool = False) -> "VideoUNet":
         """Inflate ``unet`` in place and, given an ``adapter``, load its tensors (cast to the UNet's dtype and device).
 
