@@ -12,6 +12,7 @@ from torch import nn
 from lamp_motion.models import MotionOptions, VideoUNet
 from lamp_motion.models.clip_norm import ClipGroupNorm
 from lamp_motion.models.layout import FrameContext, fold_frames, unfold_frames
+from lamp_motion.training.config import TrainConfig
 from tests.helpers import TINY_UNET
 
 
@@ -47,7 +48,7 @@ def _inputs(f=4):
 
 @torch.no_grad()
 def test_joint_replaces_exactly_the_resnet_norms_and_conv_norm_out(tiny_unet):
-    per_frame_added = VideoUNet.inflate(copy.deepcopy(tiny_unet)).added_parameter_names
+    per_frame_added = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="per_frame")).added_parameter_names
     resnet_norms = sum(2 for m in tiny_unet.modules() if isinstance(m, ResnetBlock2D))
     names_before = [n for n, _ in tiny_unet.named_parameters()]
     video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="joint"))
@@ -60,19 +61,26 @@ def test_joint_replaces_exactly_the_resnet_norms_and_conv_norm_out(tiny_unet):
     assert video.added_parameter_names == per_frame_added
 
 
+def test_default_options_are_a_new_training_configs():
+    assert MotionOptions() == TrainConfig().motion_options()
+    assert MotionOptions().groupnorm == "joint"
+
+
 @torch.no_grad()
-def test_per_frame_is_the_model_without_the_option(tiny_unet):
+def test_joint_is_the_model_without_the_option_and_per_frame_has_no_clip_norms(tiny_unet):
     plain = VideoUNet.inflate(copy.deepcopy(tiny_unet))
-    explicit = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="per_frame"))
-    assert not any(isinstance(m, ClipGroupNorm) for m in explicit.unet.modules())
-    assert "clip_groupnorms" not in explicit.report
+    explicit = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="joint"))
+    assert plain.report["clip_groupnorms"] == explicit.report["clip_groupnorms"] > 0
     latents, t, text = _inputs()
     assert torch.equal(plain(latents, t, text), explicit(latents, t, text))
+    per_frame = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="per_frame"))
+    assert not any(isinstance(m, ClipGroupNorm) for m in per_frame.unet.modules())
+    assert "clip_groupnorms" not in per_frame.report
 
 
 @torch.no_grad()
 def test_joint_differs_from_per_frame_on_a_clip_but_not_on_one_frame(tiny_unet):
-    per_frame = VideoUNet.inflate(copy.deepcopy(tiny_unet))
+    per_frame = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="per_frame"))
     joint = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="joint"))
     latents, t, text = _inputs()
     assert not torch.allclose(per_frame(latents, t, text), joint(latents, t, text), atol=1e-3)

@@ -18,7 +18,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from lamp_motion.data.toy.sets import make_set
-from lamp_motion.models import VideoUNet
+from lamp_motion.models import MotionOptions, VideoUNet
 from lamp_motion.pipelines.editing import edit_video
 from lamp_motion.pipelines.images import image_to_tensor
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
@@ -155,5 +155,5 @@ def test_sd14_trainable_count_matches_the_inflated_meta_model():
     from diffusers import UNet2DConditionModel
 
     with torch.device("meta"):
-        video = VideoUNet.inflate(UNet2DConditionModel(**SD14_UNET))
+        video = VideoUNet.inflate(UNet2DConditionModel(**SD14_UNET), MotionOptions(groupnorm="per_frame"))
     assert video.freeze_base() == sd14_trainable_count()

@@ -26,7 +26,7 @@ def frame_by_frame(unet2d, latents, t, text):
 @torch.no_grad()
 def test_fresh_video_unet_equals_2d_unet_frame_by_frame(tiny_unet):
     reference = copy.deepcopy(tiny_unet)
-    video = VideoUNet.inflate(tiny_unet, MotionOptions(first_frame_attention=False))
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(first_frame_attention=False, groupnorm="per_frame"))
     latents, t, text = inputs()
     expected = frame_by_frame(reference, latents, t, text)
     assert torch.allclose(video(latents, t, text), expected, atol=1e-5)
@@ -35,7 +35,7 @@ def test_fresh_video_unet_equals_2d_unet_frame_by_frame(tiny_unet):
 @torch.no_grad()
 def test_first_frame_attention_keeps_frame_one(tiny_unet):
     reference = copy.deepcopy(tiny_unet)
-    video = VideoUNet.inflate(tiny_unet)
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))
     latents, t, text = inputs()
     out = video(latents, t, text)
     alone = reference(latents[:, :, 0], t, text).sample
@@ -46,7 +46,7 @@ def test_first_frame_attention_keeps_frame_one(tiny_unet):
 
 def test_every_2d_parameter_survives_inflation(tiny_unet):
     before = {name: p.detach().clone() for name, p in tiny_unet.named_parameters()}
-    video = VideoUNet.inflate(tiny_unet)
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))
     after = dict(video.unet.named_parameters())
     for name, value in before.items():
         assert name in after, name
@@ -77,7 +77,7 @@ def test_motion_branch_causality(mode, causal):
 @pytest.mark.parametrize("mode", ["causal", "centred"])
 @torch.no_grad()
 def test_whole_unet_causality(tiny_unet, mode):
-    video = VideoUNet.inflate(tiny_unet, MotionOptions(conv_mode=mode, temporal_attention=False))
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(conv_mode=mode, temporal_attention=False, groupnorm="per_frame"))
     randomise_added(video)
     latents, t, text = inputs(f=6)
     changed = latents.clone()
@@ -111,7 +111,7 @@ def expected_trainable_count(config: dict) -> tuple[int, int, int]:
 
 
 def test_trainable_set_is_added_layers_plus_to_q(tiny_unet):
-    video = VideoUNet.inflate(tiny_unet)
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))
     count = video.freeze_base()
     trainable = {n for n, p in video.unet.named_parameters() if p.requires_grad}
     to_q = {n for n in trainable if n.endswith("attn1.to_q.weight")}
@@ -122,14 +122,14 @@ def test_trainable_set_is_added_layers_plus_to_q(tiny_unet):
 
 
 def test_train_layers_widen_the_trainable_set(tiny_unet):
-    lamp = set(VideoUNet.inflate(copy.deepcopy(tiny_unet)).trainable_parameter_names())
-    attn1 = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(train_layers="attn1"))
+    lamp = set(VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="per_frame")).trainable_parameter_names())
+    attn1 = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(train_layers="attn1", groupnorm="per_frame"))
     attn1.freeze_base()
     trained = {n for n, p in attn1.unet.named_parameters() if p.requires_grad}
     every_attn1 = {n for n, _ in attn1.unet.named_parameters() if ".attn1." in n}
     assert {n.rsplit(".", 2)[-2] for n in every_attn1} == {"to_q", "to_k", "to_v", "0"}  # 0: to_out's linear
     assert trained == lamp | every_attn1 and lamp < trained
-    unet = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(train_layers="unet"))
+    unet = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(train_layers="unet", groupnorm="per_frame"))
     count = unet.freeze_base()
     assert count == sum(p.numel() for p in unet.unet.parameters())
     assert all(p.requires_grad for p in unet.unet.parameters())
@@ -140,7 +140,7 @@ def test_train_layers_widen_the_trainable_set(tiny_unet):
 def test_sd14_size_counts_match_method_notes():
     with torch.device("meta"):
         unet = UNet2DConditionModel(**SD14_UNET)
-    video = VideoUNet.inflate(unet)
+    video = VideoUNet.inflate(unet, MotionOptions(groupnorm="per_frame"))
     count = video.freeze_base()
     convs, blocks, params = expected_trainable_count(SD14_UNET)
     assert video.report["motion_convs"] == convs == 66
@@ -157,7 +157,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_unet):
     latents, t, text = inputs(b=1, f=4)
     grads = []
     for checkpointing in (False, True):
-        video = VideoUNet.inflate(copy.deepcopy(tiny_unet))
+        video = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="per_frame"))
         randomise_added(video)
         video.freeze_base()
         video.train()
@@ -171,7 +171,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_unet):
 
 
 def test_ablation_switches_remove_their_layers(tiny_unet):
-    video = VideoUNet.inflate(tiny_unet, MotionOptions(motion_conv=False, first_frame_attention=False, temporal_attention=False))
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(motion_conv=False, first_frame_attention=False, temporal_attention=False, groupnorm="per_frame"))
     assert video.added_parameter_names == []
     assert video.report == {"motion_convs": 0, "first_frame_attention": 0, "temporal_attention": 0, "added_parameters": 0}
     with pytest.raises(ValueError, match="conv_mode"):
@@ -189,6 +189,6 @@ def test_non_sd1_unets_are_rejected():
 
 
 def test_video_unet_checks_its_layout(tiny_unet):
-    video = VideoUNet.inflate(tiny_unet)
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))
     with pytest.raises(ValueError, match=r"\(b, c, f, h, w\)"):
         video(torch.randn(2, 4, 8, 8), 1, torch.randn(2, 7, 24))

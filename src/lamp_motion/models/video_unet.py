@@ -55,9 +55,10 @@ class MotionOptions:
     # all of attn1: q, k, v, out) or "unet" (every UNet weight; the motion file then holds
     # the whole UNet). The last two are experiments beyond the paper (docs/results.md, docs/experiments.md).
     train_layers: str = "lamp"
-    # GroupNorm statistics of the ResNet norms and conv_norm_out: "per_frame" (each frame alone) or
-    # "joint" (pooled over the clip's frames, as the authors' code). Files without it read as "per_frame".
-    groupnorm: str = "per_frame"
+    # GroupNorm statistics of the ResNet norms and conv_norm_out: "joint" (pooled over the clip's
+    # frames, as the authors' code; TrainConfig's default too) or "per_frame" (each frame alone).
+    # Motion files written without it read as "per_frame" (from_dict), the behaviour they were trained with.
+    groupnorm: str = "joint"
 
     def __post_init__(self) -> None:
         if self.conv_mode not in CONV_MODES:
