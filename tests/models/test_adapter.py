@@ -25,7 +25,7 @@ from lamp_motion.pipelines.lamp_pipeline import LampPipeline
 from tests.helpers import inputs, make_tiny_unet, trained_video
 
 # Written by `lamp train` before the adapter existed; see fixtures/README.md.
-OLD_FILE = Path(__file__).parent / "fixtures" / "toy_move_right_v0.1.0.safetensors"
+OLD_FILE = Path(__file__).parent.parent / "fixtures" / "toy_move_right_v0.1.0.safetensors"
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
