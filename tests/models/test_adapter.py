@@ -119,7 +119,12 @@ def test_rewriting_an_old_file_keeps_its_metadata_and_tensors(tmp_path):
         old_metadata, new_metadata = old.metadata(), new.metadata()
         assert all(torch.equal(old.get_tensor(name), new.get_tensor(name)) for name in old.keys())
         assert sorted(old.keys()) == sorted(new.keys())
-    assert new_metadata == {**old_metadata, "stride": "2"}  # the stride, read from the recorded config, now has a key
+    # the stride, read from the recorded config, now has a key; options added since are written at the values
+    # the old file was trained with (what reading it without them gives)
+    old_options, new_options = json.loads(old_metadata.pop("options")), json.loads(new_metadata.pop("options"))
+    assert new_options == {**old_options, "reference_attention": False, "first_frame_timestep": "shared"}
+    assert MotionOptions.from_dict(old_options) == MotionOptions.from_dict(new_options)
+    assert new_metadata == {**old_metadata, "stride": "2"}
 
 
 def test_save_motion_writes_through_the_adapter_and_refuses_unknown_metadata(tmp_path):

@@ -192,3 +192,41 @@ def test_video_unet_checks_its_layout(tiny_unet):
     video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))
     with pytest.raises(ValueError, match=r"\(b, c, f, h, w\)"):
         video(torch.randn(2, 4, 8, 8), 1, torch.randn(2, 7, 24))
+
+
+def test_reference_attention_starts_as_identity_and_lets_later_frames_read_frame_one(tiny_unet):
+    bare = MotionOptions(motion_conv=False, first_frame_attention=False, temporal_attention=False)
+    reference = VideoUNet.inflate(copy.deepcopy(tiny_unet), bare)
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(**{**bare.to_dict(), "reference_attention": True}))
+    # one per ResNet of the blocks without attentions: the DownBlock2D's and the UpBlock2D's
+    resnets = len(tiny_unet.down_blocks[1].resnets) + len(tiny_unet.up_blocks[0].resnets)
+    assert video.report["reference_attention"] == resnets
+    assert all(".reference." in name for name in video.added_parameter_names)
+    latents, t, text = inputs()
+    with torch.no_grad():
+        assert torch.allclose(video(latents, t, text), reference(latents, t, text), atol=1e-6)
+        randomise_added(video)
+        other_first = latents.clone()
+        other_first[:, :, 0] = torch.randn_like(latents[:, :, 0])
+        # bare, a later frame ignores frame 1; with reference attention it reads it
+        assert torch.allclose(reference(latents, t, text)[:, :, 1:], reference(other_first, t, text)[:, :, 1:], atol=1e-6)
+        assert not torch.allclose(video(latents, t, text)[:, :, 1:], video(other_first, t, text)[:, :, 1:], atol=1e-3)
+
+
+@torch.no_grad()
+def test_first_frame_timestep_zero_runs_frame_one_at_t0(tiny_unet):
+    reference = copy.deepcopy(tiny_unet)
+    options = MotionOptions(first_frame_attention=False, first_frame_timestep="zero")
+    video = VideoUNet.inflate(tiny_unet, options)
+    latents, t, text = inputs()
+    out = video(latents, t, text)
+    assert torch.allclose(out[:, :, 0], reference(latents[:, :, 0], torch.zeros_like(t), text).sample, atol=1e-5)
+    assert torch.allclose(out[:, :, 1:], frame_by_frame(reference, latents, t, text)[:, :, 1:], atol=1e-5)
+    with pytest.raises(ValueError, match="first_frame_timestep"):
+        MotionOptions(first_frame_timestep="first")
+
+
+def test_options_missing_from_old_files_read_as_they_were_trained():
+    old = {"motion_conv": True, "conv_mode": "causal", "first_frame_attention": True, "temporal_attention": True}
+    options = MotionOptions.from_dict(old)
+    assert (options.groupnorm, options.reference_attention, options.first_frame_timestep) == ("per_frame", False, "shared")

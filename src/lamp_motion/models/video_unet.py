@@ -8,6 +8,12 @@
   :class:`FirstFrameAttnProcessor`;
 * every ``BasicTransformerBlock`` gets a :class:`TemporalAttention` child, run after
   the block (so after its feed-forward) by a forward hook;
+* with ``reference_attention`` every ResNet of a block without transformer blocks gets a
+  :class:`FirstFrameReference` child (attention from every frame to frame 1, run after
+  the ResNet by a forward hook), so frame 1 can be read at every level, not only where the
+  base has attention;
+* with ``first_frame_timestep="zero"`` frame 1, which is clean, is given timestep 0
+  instead of the video's;
 * with ``groupnorm="joint"`` the ResNet norms and the UNet's ``conv_norm_out`` become
   :class:`ClipGroupNorm` (statistics over all frames of a clip, as the authors' code);
   the transformer blocks' own GroupNorm stays per frame in both modes.
@@ -29,7 +35,13 @@ from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.upsampling import Upsample2D
 from torch import nn
 
-from .attention import FirstFrameAttnProcessor, TemporalAttention, temporal_attention_hook
+from .attention import (
+    FirstFrameAttnProcessor,
+    FirstFrameReference,
+    TemporalAttention,
+    reference_hook,
+    temporal_attention_hook,
+)
 from .clip_norm import GROUPNORM_MODES, ClipGroupNorm
 from .fingerprint import unet_fingerprint
 from .layout import FrameContext, fold_frames, unfold_frames
@@ -41,6 +53,8 @@ SD1_UP_BLOCKS = ("CrossAttnUpBlock2D", "UpBlock2D")
 SD1_MID_BLOCKS = ("UNetMidBlock2DCrossAttn", None)
 # What can train (MotionOptions.train_layers); "lamp" is the paper's set.
 TRAIN_LAYERS = ("lamp", "attn1", "unet")
+# Frame 1's timestep (MotionOptions.first_frame_timestep): the video's ("shared", the paper's) or 0 ("zero").
+FIRST_FRAME_TIMESTEPS = ("shared", "zero")
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,10 @@ class MotionOptions:
     # frames, as the authors' code; TrainConfig's default too) or "per_frame" (each frame alone).
     # Motion files written without it read as "per_frame" (from_dict), the behaviour they were trained with.
     groupnorm: str = "joint"
+    # Beyond the paper (issue 22): attention from every frame to frame 1 after every ResNet of the blocks
+    # that have no transformer blocks (FirstFrameReference), and frame 1's timestep.
+    reference_attention: bool = False
+    first_frame_timestep: str = "shared"
 
     def __post_init__(self) -> None:
         if self.conv_mode not in CONV_MODES:
@@ -67,6 +85,8 @@ class MotionOptions:
             raise ValueError(f"train_layers={self.train_layers!r} is not one of {TRAIN_LAYERS}")
         if self.groupnorm not in GROUPNORM_MODES:
             raise ValueError(f"groupnorm={self.groupnorm!r} is not one of {GROUPNORM_MODES}")
+        if self.first_frame_timestep not in FIRST_FRAME_TIMESTEPS:
+            raise ValueError(f"first_frame_timestep={self.first_frame_timestep!r} is not one of {FIRST_FRAME_TIMESTEPS}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,7 +98,11 @@ class MotionOptions:
         if unknown:
             raise ValueError(f"unknown motion option(s) {unknown}; known options are {sorted(known)}")
         # Options added after the first motion files: the behaviour those files were trained with.
-        return cls(**{"groupnorm": "per_frame", **values})
+        return cls(**{**LEGACY_OPTIONS, **values})
+
+
+# The value of each option added after the first motion files, as files without it were trained.
+LEGACY_OPTIONS = {"groupnorm": "per_frame", "reference_attention": False, "first_frame_timestep": "shared"}
 
 
 class MotionWeights(Protocol):
@@ -117,6 +141,22 @@ def _group_norm_slots(unet: UNet2DConditionModel) -> list[tuple[nn.Module, str]]
     for parent in unet.modules():
         if isinstance(parent, ResnetBlock2D):
             slots += [(parent, attr) for attr in ("norm1", "norm2") if type(getattr(parent, attr, None)) is nn.GroupNorm]
+    return slots
+
+
+def _reference_slots(unet: UNet2DConditionModel) -> list[tuple[ResnetBlock2D, int]]:
+    """The ResNets of the down and up blocks that have no attentions, with the heads of their block's level.
+
+    Heads follow the UNet config's ``attention_head_dim`` for that level (SD 1.x configs use it as the
+    number of heads).
+    """
+    heads = unet.config.attention_head_dim
+    down_heads = list(heads) if isinstance(heads, (list, tuple)) else [heads] * len(unet.down_blocks)
+    slots = []
+    for blocks, level_heads in ((unet.down_blocks, down_heads), (unet.up_blocks, down_heads[::-1])):
+        for block, block_heads in zip(blocks, level_heads):
+            if getattr(block, "attentions", None) is None:
+                slots += [(resnet, int(block_heads)) for resnet in block.resnets]
     return slots
 
 
@@ -213,6 +253,14 @@ class VideoUNet(nn.Module):
                 block.register_forward_hook(temporal_attention_hook)
                 report["temporal_attention"] += 1
 
+        if options.reference_attention:
+            slots = _reference_slots(unet)
+            for parent, heads in slots:
+                with torch.device(device):
+                    parent.reference = FirstFrameReference(parent.out_channels, heads, context).to(dtype)
+                parent.register_forward_hook(reference_hook)
+            report["reference_attention"] = len(slots)
+
         added = [name for name, _ in unet.named_parameters() if name not in before]
         report["added_parameters"] = sum(p.numel() for n, p in unet.named_parameters() if n not in before)
         return cls(unet, options, context, added, fingerprint, report)
@@ -283,6 +331,10 @@ class VideoUNet(nn.Module):
         timestep = torch.as_tensor(timestep, device=sample.device)
         timestep = timestep.expand(b) if timestep.ndim == 0 else timestep
         timestep = timestep.repeat_interleave(f)  # ((b f),)
+        if self.options.first_frame_timestep == "zero":
+            timestep = timestep.view(b, f).clone()
+            timestep[:, 0] = 0  # frame 1 is clean: its own noise level
+            timestep = timestep.flatten()
         text = encoder_hidden_states.repeat_interleave(f, dim=0)  # ((b f), tokens, dim)
         out = self.unet(fold_frames(sample), timestep, text).sample  # ((b f), c, h, w)
         return unfold_frames(out, f)  # (b, c, f, h, w)

@@ -52,6 +52,11 @@ class TrainConfig:
     # ResNet / output GroupNorm statistics: "joint" (over the clip's frames, frame 1 included, as the authors' code;
     # lowers the raw model's leakage on sets of one look, docs/experiments.md) or "per_frame" (each frame alone)
     groupnorm: str = "joint"
+    # Beyond the paper (issue 22; docs/results.md, *Where frame 1 is lost*): attention from every frame to
+    # frame 1 after every ResNet of the levels the base has no attention at (the toy base's finest), and
+    # frame 1's timestep: "shared" (the video's, the paper's) or "zero" (frame 1 is clean: timestep 0).
+    reference_attention: bool = False
+    first_frame_timestep: str = "shared"
 
     # --- optimisation -------------------------------------------------------------
     steps: int = 30000  # optimiser steps (the release trains 30,000 for a motion, ~500 for one video)
@@ -113,7 +118,9 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.motion_dtype not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"motion_dtype={self.motion_dtype!r}; use fp32, fp16 or bf16")
-        self.motion_options()  # validates conv_mode and train_layers
+        self.motion_options()  # validates conv_mode, train_layers, groupnorm and first_frame_timestep
+        if self.first_frame_timestep == "zero" and not self.first_frame_conditioning:
+            raise ValueError("first_frame_timestep='zero' needs first_frame_conditioning: true (frame 1 is clean only then)")
         check_training_numbers(self)
 
     def generation_settings(self) -> dict[str, float | int]:
@@ -124,4 +131,5 @@ class TrainConfig:
         return MotionOptions(motion_conv=self.motion_conv, conv_mode=self.conv_mode,
                              first_frame_attention=self.first_frame_attention,
                              temporal_attention=self.temporal_attention, train_layers=self.train_layers,
-                             groupnorm=self.groupnorm)
+                             groupnorm=self.groupnorm, reference_attention=self.reference_attention,
+                             first_frame_timestep=self.first_frame_timestep)
