@@ -36,7 +36,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from lamp_motion.models.architectures import SD14_SCHEDULER, SD14_TEXT, SD14_UNET, SD14_VAE
+from lamp_motion.testing import SD14_SCHEDULER, SD14_TEXT, SD14_UNET, SD14_VAE
 
 
 @dataclass(frozen=True)

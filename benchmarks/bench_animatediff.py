@@ -35,8 +35,20 @@ from diffusers import AnimateDiffPipeline, MotionAdapter
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _docs import markdown_table, run_parts  # noqa: E402
 from _models import (  # noqa: E402
-    PROMPT, REDUCED, SD14, ModelSpec, build, contention_note, count, first_frame, flops_of, in_fresh_process,
-    median, peak_memory, reset_peak_memory, seconds_per_call,
+    PROMPT,
+    REDUCED,
+    SD14,
+    ModelSpec,
+    build,
+    contention_note,
+    count,
+    first_frame,
+    flops_of,
+    in_fresh_process,
+    median,
+    peak_memory,
+    reset_peak_memory,
+    seconds_per_call,
 )
 from bench_generate import DTYPES, lamp_pipeline, parse_size  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Memory of LAMP at Stable Diffusion 1.4 size, measured on the CPU: estimates of the GPU figures.
 
-SD 1.4's UNet, VAE and CLIP text encoder (``lamp_motion.models.architectures``, random
+SD 1.4's UNet, VAE and CLIP text encoder (``lamp_motion.testing``, random
 weights) run for real on the CPU, bf16 as on a GPU:
 
 - training: one optimiser step of the trainer's own code path (``Trainer._optimizer_step``,
@@ -41,9 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _docs import markdown_table, update_section  # noqa: E402
 from _models import first_frame, in_fresh_process  # noqa: E402
 
-from lamp_motion.models import VideoUNet  # noqa: E402
-from lamp_motion.models.architectures import random_base  # noqa: E402
+from lamp_motion.models import (
+    MotionOptions,
+    VideoUNet,  # noqa: E402
+)
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
+from lamp_motion.testing import random_base  # noqa: E402
 from lamp_motion.training.config import TrainConfig  # noqa: E402
 from lamp_motion.training.trainer import Trainer  # noqa: E402
 
@@ -118,7 +121,7 @@ def measure(fn, work: Path, rss_check: bool) -> dict:
 # ---- the two phases, each in a fresh process ----------------------------------------------
 def training(frames: int, height: int, width: int, threads: int, optimizer: str, rss_check: bool) -> dict:
     torch.set_num_threads(threads)
-    from lamp_motion.toy.sets import SET_FILE, make_set
+    from lamp_motion.data.toy.sets import SET_FILE, make_set
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -157,7 +160,7 @@ def generation(frames: int, height: int, width: int, threads: int, decode_chunks
                rss_check: bool) -> dict:
     torch.set_num_threads(threads)
     base = random_base(seed=0, dtype=torch.bfloat16)
-    video = VideoUNet.inflate(base.unet).eval()
+    video = VideoUNet.inflate(base.unet, MotionOptions(groupnorm="per_frame")).eval()
     pipe = LampPipeline(base.vae, base.text_encoder, base.tokenizer, video, base.ddim_scheduler())
     image = first_frame(height, width)
     weights = module_bytes(video, base.vae, base.text_encoder)

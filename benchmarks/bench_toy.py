@@ -43,14 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _docs import markdown_table, update_section  # noqa: E402
 
 from lamp_motion.config_io import load_config  # noqa: E402
+from lamp_motion.data.toy.motions import get_motion  # noqa: E402
+from lamp_motion.data.toy.scene import SHAPES  # noqa: E402
+from lamp_motion.data.toy.sets import first_frame, make_set, read_set  # noqa: E402
+from lamp_motion.jobs.demo import HELD_OUT_COLOURS, TRAIN_COLOURS, toy_config, unseen_content  # noqa: E402
+from lamp_motion.metrics.toy import score_video  # noqa: E402
 from lamp_motion.pipelines.images import image_to_tensor  # noqa: E402
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
 from lamp_motion.pipelines.postprocess import AdaINSchedule  # noqa: E402
-from lamp_motion.toy.demo import HELD_OUT_COLOURS, TRAIN_COLOURS, toy_config, unseen_content  # noqa: E402
-from lamp_motion.toy.metrics import score_video  # noqa: E402
-from lamp_motion.toy.motions import get_motion  # noqa: E402
-from lamp_motion.toy.scene import SHAPES  # noqa: E402
-from lamp_motion.toy.sets import first_frame, make_set, read_set  # noqa: E402
 from lamp_motion.training.config import TrainConfig  # noqa: E402
 from lamp_motion.training.trainer import train  # noqa: E402
 

@@ -40,13 +40,17 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # the toy base's build tool
 from _docs import DOCS, markdown_table, update_section  # noqa: E402
 
 import lamp_motion  # noqa: E402
 from lamp_motion.config_io import load_config  # noqa: E402
 from lamp_motion.data import encode_clip  # noqa: E402
-from lamp_motion.models import VideoUNet  # noqa: E402
-from lamp_motion.models.architectures import SD14_SCHEDULER, SD14_UNET, SD14_VAE  # noqa: E402
+from lamp_motion.models import (
+    MotionOptions,
+    VideoUNet,  # noqa: E402
+)
+from lamp_motion.testing import SD14_SCHEDULER, SD14_UNET, SD14_VAE  # noqa: E402
 from lamp_motion.training.config import TrainConfig  # noqa: E402
 from lamp_motion.training.trainer import Trainer, diffusion_loss, make_encode_fn  # noqa: E402
 
@@ -68,10 +72,10 @@ def peak_rss_mb() -> float:
 
 def prepare_toy_run(work: Path) -> tuple[Path, Path]:
     """A toy-architecture base with random weights and a rendered motion set; returns (base, data)."""
+    from build_toy_base import BuildConfig, build_models, build_scheduler, build_tokenizer
     from diffusers import StableDiffusionPipeline
 
-    from lamp_motion.toy.build_base import BuildConfig, build_models, build_scheduler, build_tokenizer
-    from lamp_motion.toy.sets import SET_FILE, make_set
+    from lamp_motion.data.toy.sets import SET_FILE, make_set
 
     build = BuildConfig()
     tokenizer = build_tokenizer(build.max_length)
@@ -163,7 +167,7 @@ def video_unet_figures(device: torch.device, unet_config: dict, vae_config: dict
     with torch.device(device):
         unet = UNet2DConditionModel(**unet_config)
         vae = AutoencoderKL(**vae_config)
-    video = VideoUNet.inflate(unet)
+    video = VideoUNet.inflate(unet, MotionOptions(groupnorm="per_frame"))
     counts = {"unet": sum(p.numel() for p in video.parameters()), "trained": video.freeze_base()}
     video.to(device, dtype)
     vae.requires_grad_(False).to(device, dtype)

@@ -42,9 +42,9 @@ import bench_generate  # noqa: E402
 from _docs import markdown_table, update_section  # noqa: E402
 from _models import SD14, TINY, ModelSpec, peak_memory, reset_peak_memory, seconds_per_call  # noqa: E402
 
-from lamp_motion.models.architectures import random_base  # noqa: E402
+from lamp_motion.data.toy.sets import SET_FILE, make_set  # noqa: E402
 from lamp_motion.models.speed import allow_tf32, fused_attention_only  # noqa: E402
-from lamp_motion.toy.sets import SET_FILE, make_set  # noqa: E402
+from lamp_motion.testing import random_base  # noqa: E402
 from lamp_motion.training.config import TrainConfig  # noqa: E402
 from lamp_motion.training.trainer import Trainer  # noqa: E402
 
@@ -110,7 +110,7 @@ def training_row(s: Setting, data: Path, out: Path, changes: dict) -> list[objec
     except torch.cuda.OutOfMemoryError:
         return ["out of memory", "-", "-"]
     finally:
-        del trainer
+        trainer = None
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -25,12 +25,12 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_frame1 import SETS, unseen_cases  # noqa: E402
 
+from lamp_motion.data.toy.motions import get_motion  # noqa: E402
+from lamp_motion.data.toy.scene import ALL_BACKGROUNDS, BACKGROUNDS, Scene, draw  # noqa: E402
+from lamp_motion.data.toy.sets import first_frame  # noqa: E402
+from lamp_motion.metrics.toy import track_object  # noqa: E402
 from lamp_motion.pipelines.images import image_to_tensor  # noqa: E402
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
-from lamp_motion.toy.metrics import track_object  # noqa: E402
-from lamp_motion.toy.motions import get_motion  # noqa: E402
-from lamp_motion.toy.scene import ALL_BACKGROUNDS, BACKGROUNDS, Scene, draw  # noqa: E402
-from lamp_motion.toy.sets import first_frame  # noqa: E402
 
 BASE = np.array(list(BACKGROUNDS.values()), dtype=np.float64)  # (4, 3)
 

@@ -22,9 +22,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_frame1_ceilings import SETS, unseen_cases  # noqa: E402
 
+from lamp_motion.metrics.toy import score_video  # noqa: E402
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
 from lamp_motion.pipelines.noise import shared_noise  # noqa: E402
-from lamp_motion.toy.metrics import score_video  # noqa: E402
 
 
 def low_frequencies(z: torch.Tensor, keep: str | float) -> torch.Tensor:

@@ -3,7 +3,7 @@
 Generates the videos bench_toy.py's ``evaluate()`` generates (same content, seeds and
 settings unless changed here) from one motion file, tracks the object in each and
 compares every later frame with the video's own frame 1 under the toy metric's
-tolerances (``lamp_motion.toy.metrics.preservation_checks``). Prints:
+tolerances (``lamp_motion.metrics.toy.preservation_checks``). Prints:
 
 - fidelity and preservation (mean ± std), preservation by shape;
 - what failed in the later frames: object lost, hue only, shape only, both;
@@ -29,12 +29,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_toy import evaluation_video  # noqa: E402
 
+from lamp_motion.data.toy.motions import MOTIONS  # noqa: E402
+from lamp_motion.data.toy.sets import read_set  # noqa: E402
+from lamp_motion.jobs.demo import unseen_content  # noqa: E402
+from lamp_motion.metrics.toy import SHAPE_TOLERANCE, preservation_checks, score_video, track_object  # noqa: E402
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
 from lamp_motion.pipelines.postprocess import AdaINSchedule  # noqa: E402
-from lamp_motion.toy.demo import unseen_content  # noqa: E402
-from lamp_motion.toy.metrics import SHAPE_TOLERANCE, preservation_checks, score_video, track_object  # noqa: E402
-from lamp_motion.toy.motions import MOTIONS  # noqa: E402
-from lamp_motion.toy.sets import read_set  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:

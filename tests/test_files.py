@@ -43,7 +43,7 @@ def fill_disk_after(monkeypatch, limit: int) -> None:
 
 def test_written_files_get_the_umask_mode_not_0600(tmp_path, umask_022) -> None:
     from lamp_motion.models import save_motion
-    from test_motion_file import trained_video
+    from tests.helpers import trained_video
 
     frames = np.zeros((2, 8, 8, 3), np.uint8)
     written = [tmp_path / "v.mp4", tmp_path / "v.gif", tmp_path / "v.png", tmp_path / "m.safetensors", tmp_path / "t.txt"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 def builtin_base_path() -> Path:
     """The folder of the built-in toy base model (a diffusers Stable Diffusion 1.x folder)."""
-    return Path(__file__).resolve().parent / "toy" / "base_model"
+    return Path(__file__).resolve().parent / "toy_base"
 
 
 def resolve_base(source: str | os.PathLike[str] | None) -> str:

@@ -8,13 +8,14 @@ file is created with the permissions a plain ``open()`` would give (``0o666`` le
 umask), so outputs are as readable as any other file the user makes.
 
 :func:`check_output_folder` tells, before any model loads, whether a folder can hold
-the outputs of a command.
+the outputs of a command; :func:`slug` makes a file name from a prompt.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
@@ -140,3 +141,8 @@ def check_output_folder(folder: str | os.PathLike[str], what: str) -> Path:
         raise OutputWriteError(folder, f"{what} {folder} cannot be written: {existing} is not writable for this "
                                        f"user; choose another folder or change its permissions", disk_full=False)
     return folder
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A file-name-safe short form of a prompt: "A red horse, running!" -> "a-red-horse-running"."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-") or "video"

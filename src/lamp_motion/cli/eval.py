@@ -13,6 +13,7 @@ from pathlib import Path
 from ._errors import flag_names, run_with_user_errors
 from .generate import DTYPES
 
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "eval", help="CLIP alignment, consistency and diversity of generated videos; the paper's protocol with --suite",

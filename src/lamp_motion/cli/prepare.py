@@ -33,7 +33,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.prepare import PrepareSettings, prepare_videos
+    from ..jobs.prepare import PrepareSettings, prepare_videos
 
     def job() -> int:
         settings = PrepareSettings(raw_dir=args.raw_dir, out_dir=args.out_dir, fps=args.fps, frames=args.frames,

@@ -42,7 +42,7 @@ def add_parser(subparsers) -> None:
                         help="use only N of the colours, the first N of a seeded shuffle (default: all)")
     making.add_argument("--backgrounds", type=_names, default=None, metavar="A,B",
                         help="comma-separated background families (pale, dark) and/or names (see "
-                             "lamp_motion.toy.scene.ALL_BACKGROUNDS; default: black, grey, navy, white)")
+                             "lamp_motion.data.toy.scene.ALL_BACKGROUNDS; default: black, grey, navy, white)")
     making.add_argument("--texture", default="mixed", metavar="KIND",
                         help="background texture: mixed (half striped), none or striped (default: %(default)s)")
     making.add_argument("--size-range", type=_size_range, default=None, metavar="LO,HI",
@@ -68,7 +68,7 @@ def _size_range(text: str) -> tuple[float, float]:
 
 
 def list_motions(args: argparse.Namespace) -> int:
-    from ..toy.motions import DIRECTION_PREFIX, MOTIONS
+    from ..data.toy.motions import DIRECTION_PREFIX, MOTIONS
 
     pattern = f"{DIRECTION_PREFIX}DEG"
     width = max(len(name) for name in [*MOTIONS, pattern])
@@ -79,8 +79,8 @@ def list_motions(args: argparse.Namespace) -> int:
 
 
 def make_set(args: argparse.Namespace) -> int:
-    from ..toy.sets import SET_FILE
-    from ..toy.sets import make_set as write_set
+    from ..data.toy.sets import SET_FILE
+    from ..data.toy.sets import make_set as write_set
 
     try:
         paths = write_set(args.motion, args.out_dir, num_videos=args.videos, num_frames=args.frames,

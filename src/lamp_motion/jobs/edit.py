@@ -10,16 +10,24 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import SettingError, name_settings
+from ..files import slug
 from ..models import read_motion_header
 from ..pipelines.canny import first_frame_from_canny
 from ..pipelines.editing import edit_video, source_clip
 from ..pipelines.first_frame import check_source
 from ..pipelines.images import fit_image, load_image
 from ..pipelines.lamp_pipeline import LampPipeline, resolve_generation
-from ..pipelines.outputs import slug, write_outputs
 from ..video_io import read_video
-from .common import (GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, motion_size,
-                     resolve_device)
+from .common import (
+    GeneratedVideo,
+    Log,
+    check_frame_rate,
+    check_out,
+    load_motion_base,
+    motion_size,
+    resolve_device,
+    write_outputs,
+)
 
 DEFAULT_STRIDE = 2  # frames taken from the source when the motion file records no training stride
 

@@ -9,15 +9,23 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import SettingError
+from ..files import slug
 from ..models import read_motion_header
 from ..models.speed import allow_tf32, compile_video_unet
 from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2i
 from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline, resolve_generation
 from ..pipelines.long_video import generate_long
-from ..pipelines.outputs import slug, write_outputs
-from .common import (GeneratedVideo, Log, check_frame_rate, check_out, load_motion_base, motion_size,
-                     resolve_device)
+from .common import (
+    GeneratedVideo,
+    Log,
+    check_frame_rate,
+    check_out,
+    load_motion_base,
+    motion_size,
+    resolve_device,
+    write_outputs,
+)
 
 
 @dataclass

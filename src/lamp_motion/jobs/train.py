@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..config_io import build_config, load_config, parse_overrides
+from ..training.checks import VideoCheck, default_check
 from ..training.config import TrainConfig
 from ..training.hooks import TrainingHooks
 from ..training.trainer import train as run_trainer
-from ..training.validation import VideoCheck
 
 
 @dataclass
@@ -38,10 +38,9 @@ def train(config: TrainConfig | str | os.PathLike[str] | None, overrides: Sequen
 
     ``check`` scores the validation videos: "auto" picks the toy world's check for toy
     motions on the toy base, or the CLIP frame-1 check when ``validation_clip`` is set
-    (:func:`lamp_motion.metrics.checks.default_check`); None makes none. ``hooks``: progress
+    (:func:`lamp_motion.training.checks.default_check`); None makes none. ``hooks``: progress
     callbacks and a stop request (:class:`lamp_motion.training.hooks.TrainingHooks`).
     """
-    from ..metrics.checks import default_check
 
     resolved = train_config(config, overrides)
     chosen = default_check(resolved) if check == "auto" else check

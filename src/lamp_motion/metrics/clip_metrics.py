@@ -33,7 +33,6 @@ import re
 import socket
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -42,8 +41,6 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 from transformers import CLIPModel, CLIPTokenizer
-
-from ..training.validation import CheckResult
 
 try:  # transformers >= 5: the PIL/numpy backend has its own name; the plain name wants torchvision
     from transformers import CLIPImageProcessorPil as _ImageProcessor
@@ -282,28 +279,3 @@ def _reachable(host: str, port: int, timeout_s: float) -> bool:
     threading.Thread(target=connect, daemon=True).start()  # a hanging name lookup must not block us
     done.wait(timeout_s)
     return bool(reached)
-
-
-@dataclass
-class FrameOneCheck:
-    """A :class:`~lamp_motion.training.validation.VideoCheck` for real bases: CLIP image similarity to frame 1.
-
-    Adds no cases of its own (the user's ``validation_images`` are the unseen content);
-    warns when the mean cosine similarity of later frames' CLIP image embeddings to
-    frame 1's falls below ``min_similarity``.
-    """
-
-    scorer: ClipScorer
-    min_similarity: float = 0.85
-
-    def cases(self, height: int, width: int) -> list:
-        return []
-
-    def check(self, frames: np.ndarray, prompt: str) -> CheckResult:
-        embeds = self.scorer.embed_images(frames)  # (f, d), unit length
-        similarity = float((embeds[1:] @ embeds[0]).mean())
-        warnings = []
-        if similarity < self.min_similarity:
-            warnings.append(f"later frames stop resembling frame 1 (CLIP image similarity {similarity:.2f} < "
-                            f"{self.min_similarity}): the motion may replay its training content")
-        return CheckResult(scores={"clip_similarity_to_frame1": similarity}, warnings=warnings)

@@ -21,8 +21,19 @@ from torch import nn
 
 from .. import __version__
 from .fingerprint import fingerprint_mismatch
-from .motion_file import (DTYPES, INT_FIELDS, PICKLE_SUFFIXES, TEXT_FIELDS, MotionFile, MotionFileError, dtype_name,
-                          motion_metadata, read_motion_header, recorded_fields, write_motion_file)
+from .motion_file import (
+    DTYPES,
+    INT_FIELDS,
+    PICKLE_SUFFIXES,
+    TEXT_FIELDS,
+    MotionFile,
+    MotionFileError,
+    dtype_name,
+    motion_metadata,
+    read_motion_header,
+    recorded_fields,
+    write_motion_file,
+)
 from .video_unet import MotionOptions, VideoUNet
 
 

@@ -19,7 +19,7 @@ names or channel counts. The video UNet takes and returns ``(b, c, f, h, w)``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from diffusers import UNet2DConditionModel
@@ -34,9 +34,6 @@ from .clip_norm import GROUPNORM_MODES, ClipGroupNorm
 from .fingerprint import unet_fingerprint
 from .layout import FrameContext, fold_frames, unfold_frames
 from .motion_conv import CONV_MODES, MotionConv2d
-
-if TYPE_CHECKING:
-    from .adapter import LampMotionAdapter
 
 # UNet block classes of the SD 1.x family: the layers LAMP wraps live in these.
 SD1_DOWN_BLOCKS = ("CrossAttnDownBlock2D", "DownBlock2D")
@@ -58,9 +55,10 @@ class MotionOptions:
     # all of attn1: q, k, v, out) or "unet" (every UNet weight; the motion file then holds
     # the whole UNet). The last two are experiments beyond the paper (docs/results.md, docs/experiments.md).
     train_layers: str = "lamp"
-    # GroupNorm statistics of the ResNet norms and conv_norm_out: "per_frame" (each frame alone) or
-    # "joint" (pooled over the clip's frames, as the authors' code). Files without it read as "per_frame".
-    groupnorm: str = "per_frame"
+    # GroupNorm statistics of the ResNet norms and conv_norm_out: "joint" (pooled over the clip's
+    # frames, as the authors' code; TrainConfig's default too) or "per_frame" (each frame alone).
+    # Motion files written without it read as "per_frame" (from_dict), the behaviour they were trained with.
+    groupnorm: str = "joint"
 
     def __post_init__(self) -> None:
         if self.conv_mode not in CONV_MODES:
@@ -81,6 +79,14 @@ class MotionOptions:
             raise ValueError(f"unknown motion option(s) {unknown}; known options are {sorted(known)}")
         # Options added after the first motion files: the behaviour those files were trained with.
         return cls(**{"groupnorm": "per_frame", **values})
+
+
+class MotionWeights(Protocol):
+    """What :meth:`VideoUNet.from_unet2d` loads: a :class:`~.adapter.LampMotionAdapter` (whose module imports this one)."""
+
+    options: MotionOptions
+
+    def load_into(self, video_unet: "VideoUNet", allow_other_base: bool = False) -> None: ...
 
 
 def check_sd1_unet(unet: nn.Module) -> None:
@@ -151,7 +157,7 @@ class VideoUNet(nn.Module):
         self.report = report
 
     @classmethod
-    def from_unet2d(cls, unet: UNet2DConditionModel, adapter: "LampMotionAdapter | None" = None,
+    def from_unet2d(cls, unet: UNet2DConditionModel, adapter: MotionWeights | None = None,
                     options: MotionOptions | None = None, allow_other_base: bool = False) -> "VideoUNet":
         """Inflate ``unet`` in place and, given an ``adapter``, load its tensors (cast to the UNet's dtype and device).
 

@@ -19,31 +19,30 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from diffusers.optimization import get_scheduler
+from PIL import Image
 from tqdm.auto import tqdm
 
 from ..builtin import resolve_base
 from ..config_io import config_to_yaml
 from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_videos
 from ..data.augment import jitter_colours
+from ..errors import TrainingError
+from ..files import check_output_folder, slug, write_text_atomic
 from ..models import LampMotionAdapter, VideoUNet
 from ..models.loading import BaseModel, load_base
 from ..models.speed import allow_tf32
 from ..pipelines.first_frame import first_frames_from_base
 from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline
-from ..pipelines.outputs import slug
 from ..video_io import write_video
-from ..files import check_output_folder, write_text_atomic
 from .checkpoint import load_checkpoint, resolve_resume
+from .checks import VideoCheck
 from .config import TrainConfig
-from .errors import TrainingError
 from .hooks import TrainingHooks
 from .rescue import save_checkpoint_or_rescue, save_motion_or_rescue
-from .validation import VideoCheck
 
 
 def _seed_for(*parts: int) -> int:
@@ -353,6 +352,6 @@ def train(config: TrainConfig, check: VideoCheck | None = None, hooks: TrainingH
     """Tune a motion from ``config``; returns the path of the motion file.
 
     ``check``: scores the validation videos and adds first frames of its own (see
-    :mod:`lamp_motion.training.validation`). ``hooks``: progress callbacks and a stop
+    :mod:`lamp_motion.training.checks`). ``hooks``: progress callbacks and a stop
     request (see :mod:`lamp_motion.training.hooks`)."""
     return Trainer(config, check, hooks=hooks).run()

@@ -1,0 +1,1 @@
+"""The synthetic toy world: rendered shapes (scene), their motions, and motion sets written as videos."""

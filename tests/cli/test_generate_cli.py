@@ -1,0 +1,70 @@
+"""`lamp generate` end to end on a tiny model: files, settings JSON, and bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lamp_motion.cli.main import main
+from lamp_motion.video_io import read_video
+from tests.helpers import generate, make_tiny_pipeline
+
+
+def test_generate_writes_mp4_gif_sheet_and_settings(motion_file, tmp_path):
+    out = tmp_path / "videos"
+    assert generate("--motion", str(motion_file), "--prompt", "a red circle moves right", "--out", str(out),
+                    "--num-videos", "2", "--seed", "3", "--fps", "10") == 0
+    records = sorted(out.glob("*.json"))
+    assert [p.name for p in records] == ["a-red-circle-moves-right-seed3.json", "a-red-circle-moves-right-seed4.json"]
+    record = json.loads(records[0].read_text())
+    assert (record["seed"], record["frames"], record["height"], record["width"]) == (3, 4, 32, 32)
+    assert record["first_frame"] == "base" and record["motion_prompt"] == "moves right"
+    for kind in ("mp4", "gif"):
+        frames, fps = read_video(out / record["videos"][kind])
+        assert frames.shape == (4, 32, 32, 3)
+        assert fps == pytest.approx(10, abs=0.01)
+    assert Image.open(out / record["videos"]["sheet"]).size == (4 * 128, 128)
+
+
+def test_generate_from_image_and_long_video(motion_file, tmp_path):
+    image = tmp_path / "first.png"
+    Image.fromarray(np.full((48, 40, 3), 128, np.uint8)).save(image)
+    out = tmp_path / "videos"
+    assert generate("--motion", str(motion_file), "--prompt", "a grey frame", "--image", str(image), "--out", str(out),
+                    "--frames", "7") == 0
+    record = json.loads(next(out.glob("*.json")).read_text())
+    assert record["first_frame"] == f"image:{image}" and record["window"] == 4
+    frames, _ = read_video(out / record["videos"]["gif"])
+    assert frames.shape[0] == 7
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--motion", "missing.safetensors"], "motion file missing.safetensors does not exist"),
+    (["--height", "30"], "height=30 must be a positive multiple of 8"),
+    (["--image", "nope.png"], "nope.png"),
+])
+def test_bad_inputs_give_their_message(motion_file, tmp_path, capsys, args, message):
+    base = ["--motion", str(motion_file), "--prompt", "x", "--out", str(tmp_path)]
+    assert generate(*base, *args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_motion_for_another_base_is_refused(motion_file, tmp_path, capsys):
+    other = tmp_path / "other-sd"
+    make_tiny_pipeline(seed=4).save_pretrained(other)
+    assert generate("--motion", str(motion_file), "--prompt", "x", "--base", str(other), "--out", str(tmp_path)) == 2
+    assert "trained on another base" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["generate", "edit"])
+@pytest.mark.parametrize("fps", ["0", "-4", "nan"])
+def test_a_frame_rate_not_above_zero_is_refused_before_any_work(command, fps, tmp_path, capsys) -> None:
+    out = tmp_path / "videos"
+    with pytest.raises(SystemExit) as stopped:
+        main([command, "--motion", "missing.safetensors", "--prompt", "p", "--out", str(out), "--fps", fps])
+    assert stopped.value.code == 2
+    assert f"--fps: {fps} is not a frame rate" in capsys.readouterr().err
+    assert not out.exists()

@@ -1,0 +1,170 @@
+"""The web UI's handlers without a browser: uploads and their limits, server folders, tune / cancel, the library."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("gradio", reason="the web UI needs gradio (pip install -e '.[ui]')")
+
+from lamp_motion.data.toy.sets import make_set  # noqa: E402
+from lamp_motion.ui.handlers import Handlers, UISettings  # noqa: E402
+from lamp_motion.ui.uploads import UploadError, UploadLimits, collect_uploads, safe_name, server_folder  # noqa: E402
+
+FAST = dict(steps=3, frames=4, height=32, width=32, validate_every=0)  # a tuning of a few seconds on the toy base
+
+
+@pytest.fixture(scope="module")
+def toy_set(tmp_path_factory) -> list[Path]:
+    return make_set("move_right", tmp_path_factory.mktemp("sets") / "moves_right", num_videos=4, num_frames=8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tuned(toy_set, tmp_path_factory) -> tuple[Handlers, list]:
+    """Handlers whose library holds moves_right, tuned for 3 steps from an upload; and the tuning's updates."""
+    h = handlers(tmp_path_factory.mktemp("ui"))
+    return h, tune(h, toy_set)
+
+
+def handlers(tmp_path: Path, **changes) -> Handlers:
+    return Handlers(UISettings(motions=tmp_path / "motions", work=tmp_path / "work", **changes))
+
+
+def tune(h: Handlers, files, name="moves_right", folder=None, resume=False, session="s", **changes):
+    values = {**FAST, **changes}
+    return list(h.tune(files, folder, name, "", values["steps"], values["frames"], values["height"], values["width"],
+                       values["validate_every"], resume, session))
+
+
+def test_safe_name_keeps_no_folders():
+    assert safe_name("../../etc/passwd") == "passwd"
+    assert safe_name("a b/..\\c d.mp4") == "c_d.mp4"
+    assert safe_name("..") == "file"
+
+
+def test_oversize_and_too_many_files_are_refused(toy_set, tmp_path):
+    with pytest.raises(UploadError, match=r"video_000.mp4: .* MB is over the limit of 0.001 MB per file"):
+        collect_uploads(toy_set, tmp_path / "a", UploadLimits(max_file_mb=0.001))
+    with pytest.raises(UploadError, match="4 videos is over the limit of 3"):
+        collect_uploads(toy_set, tmp_path / "b", UploadLimits(max_files=3))
+
+
+def test_zip_entries_are_flattened_and_checked(toy_set, tmp_path):
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.write(toy_set[0], "../../escape.mp4")
+        out.write(toy_set[1], "inner/b.mp4")
+        out.writestr("notes.pdf", b"x")
+    notes = collect_uploads([archive], tmp_path / "set", UploadLimits())
+    assert sorted(p.name for p in (tmp_path / "set").iterdir()) == ["b.mp4", "escape.mp4"]
+    assert notes == ["set.zip: notes.pdf: left out, not a video or caption"]
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as out:
+        out.writestr("big.mp4", bytes(3 * 2**20))
+    with pytest.raises(UploadError, match=r"bomb.zip: big.mp4: 3.0 MB is over the limit of 1 MB per file"):
+        collect_uploads([bomb], tmp_path / "small", UploadLimits(max_file_mb=1))
+
+
+def test_server_folders_stay_under_the_root(tmp_path):
+    root = tmp_path / "root"
+    (root / "horse_run").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    (root / "link").symlink_to(tmp_path / "outside")
+    assert server_folder(root, "horse_run") == (root / "horse_run").resolve()
+    for bad, message in [("../outside", "without '..'"), ("horse_run/../../outside", "without '..'"),
+                         (str(tmp_path / "outside"), "without '..'"), ("link", "leads outside the data root"),
+                         ("missing", "is not a folder")]:
+        with pytest.raises(UploadError, match=message):
+            server_folder(root, bad)
+    with pytest.raises(UploadError, match="--data-root"):
+        server_folder(None, "horse_run")
+
+
+def test_bad_uploads_get_the_per_file_report(toy_set, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    h = handlers(tmp_path)
+    _, report, prompt = h.prepare_set([*toy_set[:2], broken], None, "moves_right", 4, 32, 32, "")
+    assert prompt == "moves right"  # from the motion's name, as `lamp train` takes it from the folder's
+    assert "2 training videos" in report and "skipped 1:\n  broken.mp4: " in report
+    [refused] = tune(h, [broken])
+    assert refused.status == "**refused**: see the report"
+    assert "no usable training videos" in refused.report and "broken.mp4: " in refused.report
+
+
+def test_long_videos_and_dot_dot_folders_are_refused_on_the_page(toy_set, tmp_path):
+    h = handlers(tmp_path, limits=UploadLimits(max_video_seconds=0.5), data_root=tmp_path)
+    [long] = tune(h, toy_set)
+    assert "videos over the limit of 0.5 s:\n  video_000.mp4: 1.0 s" in long.report
+    [escape] = tune(h, None, folder="../x")
+    assert "refused: server folder '../x' refused" in escape.report
+    [named] = tune(h, toy_set, name="../x")
+    assert "motion name '../x'" in named.report
+
+
+def test_tune_fills_the_library_and_cancel_keeps_a_checkpoint(tuned, toy_set):
+    h, updates = tuned
+    assert updates[-1].finished and updates[-1].status.startswith("**done**: 3 steps")
+    assert h.motion_names() == ["moves_right"]
+    assert "prompt *moves right*, 4 frames of 32x32, base `built-in toy base`, 3 steps" in h.describe_motion("moves_right")
+    [again] = tune(h, toy_set)
+    assert "a motion named 'moves_right' is in the library already" in again.report
+
+    stopped, cancelled = [], False
+    for update in h.tune(toy_set, None, "stopped", "", 500, 4, 32, 32, 0, False, "session-1"):
+        stopped.append(update)
+        if update.progress and update.progress[0] >= 1 and not cancelled:
+            assert h.cancel("session-1") == "stopping after this step; a checkpoint is kept"
+            cancelled = True
+    assert stopped[-1].status.startswith("**stopped**: interrupted at step")
+    assert not stopped[-1].finished and h.motion_names() == ["moves_right"]
+    assert h.cancel("session-1") == "no tuning of yours is running"
+    assert list((h.settings.motions / "stopped" / "checkpoints").iterdir())
+    resumed = tune(h, toy_set, name="stopped", resume=True, steps=stopped[-1].progress[0] + 1)
+    assert resumed[-1].finished, resumed[-1].status
+    assert h.motion_names() == ["moves_right", "stopped"]
+
+
+def test_the_app_builds_with_four_tabs(tmp_path):
+    from lamp_motion.ui.app import build_app
+
+    app = build_app(UISettings(motions=tmp_path / "motions", work=tmp_path / "work"))
+    ids = {block.elem_id for block in app.blocks.values()}
+    assert {"tab-tune", "tab-generate", "tab-edit", "tab-evaluate", "tune-start", "gen-run"} <= ids
+
+
+def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_path):
+    from PIL import Image
+
+    from lamp_motion.video_io import read_video
+
+    h, _ = tuned
+    out = h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2)
+    assert [Path(p).suffix for p in out.files] == [".mp4", ".gif", ".png", ".json"]
+    assert all(Path(p).is_file() for p in out.files) and out.mp4 == out.files[0] and out.sheet == out.files[2]
+    assert read_video(out.mp4)[0].shape[0] == 4 and out.settings["steps"] == 2
+    with pytest.raises(ValueError, match="prompt is empty"):
+        h.generate("moves_right", None, "", "", " ", None, 0, 2, None, 0.2)
+    with pytest.raises(ValueError, match="motion 'nope' is not in the library"):
+        h.generate("nope", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2)
+
+    first = tmp_path / "first.png"
+    Image.fromarray(read_video(toy_set[0])[0][0]).save(first)
+    edited = h.edit("moves_right", str(toy_set[0]), str(first), "a red circle moves right", 2, 0)
+    assert Path(edited.mp4).is_file() and read_video(edited.mp4)[0].shape[0] > 1
+
+    batch = next(b for b in h.batches() if b.startswith("videos/"))
+    table, files = h.evaluate(batch, "")
+    assert "|" in table and [Path(f).name for f in files] == ["eval.json", "eval.md"]
+    with pytest.raises(ValueError, match="is not a finished batch"):
+        h.evaluate("../motions", "")
+
+
+def test_lamp_ui_listens_on_localhost_without_a_share_link_by_default():
+    from lamp_motion.cli.main import build_parser
+
+    args = build_parser().parse_args(["ui"])
+    assert (args.host, args.port, args.share, args.data_root) == ("127.0.0.1", 7860, False, None)
+    assert args.func(build_parser().parse_args(["ui", "--max-file-mb", "0"])) == 2
