@@ -156,3 +156,17 @@ def test_summarise() -> None:
     assert summary["motion_fidelity"] == {"mean": 0.75, "std": 0.25, "count": 2.0}
     with pytest.raises(ValueError, match="at least one"):
         summarise([])
+
+
+def test_frame1_kept_counts_frames_that_keep_colour_and_background() -> None:
+    _, clip = first_frame("move_right", seed=3, colour="yellow", background="off_white", texture="none")
+    scenes = MOTIONS["move_right"].scenes(clip.start, 16, clip.params)
+    video = np.stack([draw(scene, 32) for scene in scenes])
+    assert score_video(video, "move_right")["frame1_kept"] == 1.0
+    # frames 6.. take another background (the base's grey): 5 of the 15 later frames keep frame 1
+    regrounded = [scene.moved(background="grey") if index >= 6 else scene for index, scene in enumerate(scenes)]
+    scores = score_video(np.stack([draw(scene, 32) for scene in regrounded]), "move_right")
+    assert scores["frame1_kept"] == pytest.approx(5 / 15) and scores["content_preservation"] > 0.9
+    # frames 11.. take another object colour: 10 of 15 keep it
+    recoloured = [scene.moved(colour="red") if index >= 11 else scene for index, scene in enumerate(scenes)]
+    assert score_video(np.stack([draw(scene, 32) for scene in recoloured]), "move_right")["frame1_kept"] == pytest.approx(10 / 15)

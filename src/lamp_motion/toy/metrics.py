@@ -89,7 +89,8 @@ BACKGROUND_GUARD = 2  # pixels around the object left out of the background comp
 SMOOTHNESS_EPSILON = 0.03  # image sides added to the path length in the jerk ratio
 LEAKAGE_NEAR = 40.0  # RGB distance (0-255) within which frame 0's colour counts as a training colour
 
-METRICS = ("motion_fidelity", "content_preservation", "background_stability", "temporal_smoothness", "object_found")
+METRICS = ("motion_fidelity", "content_preservation", "frame1_kept", "background_stability", "temporal_smoothness",
+           "object_found")
 # An orthonormal basis of the plane of chromas (RGB vectors with no grey component).
 _HUE_AXES = np.array([[1.0, -1.0, 0.0], [1.0, 1.0, -2.0]]) / np.array([[math.sqrt(2.0)], [math.sqrt(6.0)]])
 
@@ -364,6 +365,13 @@ def content_preservation(track: Track) -> float:
     return float((checks["hue"] & checks["shape"]).mean())
 
 
+def frame1_kept(track: Track) -> float:
+    """Share of frames 1.. that keep frame 0's object colour and background; defined in :func:`score_video`."""
+    checks = preservation_checks(track)
+    background_change = np.abs(track.background[1:] - track.background[0]).max(axis=1)
+    return float((checks["hue"] & (background_change <= BACKGROUND_TOLERANCE)).mean())
+
+
 def background_stability(frames: np.ndarray, track: Track) -> float:
     """Mean share of frames 1..'s background pixels that keep frame 0's colour; defined in :func:`score_video`."""
     reference = frames[0].astype(np.int16)
@@ -505,6 +513,13 @@ def score_video(frames: np.ndarray, motion: str, first_frame: np.ndarray | None 
       ``first_frame`` is given, else frames 1..) whose object is found, has a hue
       within ``HUE_TOLERANCE`` (10 degrees) of the first frame's and a shape descriptor
       with no entry more than ``SHAPE_TOLERANCE`` (0.25) from the first frame's.
+    - ``frame1_kept``: the share of the compared frames that keep the first frame's
+      look: the object is found with a hue within ``HUE_TOLERANCE`` (10 degrees) of the
+      first frame's, and the background colour (the median outside the object) has no
+      channel more than ``BACKGROUND_TOLERANCE`` (24 of 255) from the first frame's.
+      Unlike ``content_preservation`` it ignores the shape; unlike
+      ``background_stability`` it judges a frame's background as a whole, so a frame
+      whose background turned into another colour fails even if a few pixels match.
     - ``background_stability``: the mean over the compared frames of the share of pixels,
       outside both the frame's and the first frame's object grown by 2 pixels, whose
       largest channel change from the first frame is at most ``BACKGROUND_TOLERANCE``
@@ -533,6 +548,7 @@ def score_video(frames: np.ndarray, motion: str, first_frame: np.ndarray | None 
     scores = {
         "motion_fidelity": motion_fidelity(video, motion),
         "content_preservation": content_preservation(track),
+        "frame1_kept": frame1_kept(track),
         "background_stability": background_stability(judged, track),
         "temporal_smoothness": temporal_smoothness(video),
         "object_found": float(video.found.mean()),
