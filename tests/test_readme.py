@@ -18,7 +18,7 @@ from lamp_motion.cli.main import build_parser
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 CLI_DOC = REPO / "docs" / "cli.md"
-PAGES = [README, CLI_DOC, REPO / "CONTRIBUTING.md"]
+PAGES = [README, CLI_DOC, REPO / "CONTRIBUTING.md", REPO / "docs" / "results.md", REPO / "docs" / "experiments.md"]
 VENV = "python3 -m venv .venv && . .venv/bin/activate && "
 
 if not README.is_file() or not (REPO / ".ci" / "run").is_file():
