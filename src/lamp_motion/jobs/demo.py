@@ -3,7 +3,8 @@
 1. render a motion set (content restricted to the training colours) as mp4 files;
 2. tune the motion with its packaged toy config, the data folder overridden;
 3. generate videos of content never seen in training (held-out colours), first frames
-   both from the base text-to-image model and from rendered images;
+   both from the base text-to-image model and from rendered images, each video as shipped
+   and raw (AdaIN and histogram matching off), so that the report shows what the model keeps;
 4. score every generated video with the toy metrics (on the exact frames of its PNG
    contact sheet), leakage towards the training set's look included, and write a report.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import SettingError
-from ..toy.demo import HELD_OUT_COLOURS, TRAIN_COLOURS, mean_scores, toy_config, unseen_content, write_report
+from ..toy.demo import HELD_OUT_COLOURS, MODES, TRAIN_COLOURS, mean_scores, toy_config, unseen_content, write_report
 from ..toy.motions import get_motion
 from ..toy.sets import first_frame, make_set
 from .common import GeneratedVideo, Log
@@ -41,7 +42,7 @@ class DemoSettings:
 
 @dataclass
 class DemoResult:
-    """The report (report.md, beside report.json), the motion file, the videos and their mean scores."""
+    """The report (report.md, beside report.json), the motion file, the videos and their mean scores (as shipped)."""
 
     report: Path
     motion_file: Path
@@ -71,8 +72,7 @@ def run_demo(settings: DemoSettings | None = None, log: Log | None = print) -> D
     motion_file = train(config, overrides).motion_file
 
     say(f"[3/4] generating videos of unseen content ({', '.join(HELD_OUT_COLOURS)} objects)")
-    generated = out / "videos"
-    common = dict(motion=motion_file, out=generated, steps=settings.steps, guidance=settings.guidance)
+    folders = {"shipped": out / "videos", "raw": out / "videos_raw"}
     videos = []
     for index in range(settings.videos):
         colour, shape = unseen_content(settings.motion, index)
@@ -81,11 +81,14 @@ def run_demo(settings: DemoSettings | None = None, log: Log | None = print) -> D
         image_path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(image_path)
         video_prompt = f"a {colour} {shape} {prompt}"
-        videos += generate(GenerateSettings(**common, prompt=video_prompt, image=image_path, seed=index), log).videos
-        videos += generate(GenerateSettings(**common, prompt=video_prompt, image_prompt=f"a {colour} {shape}",
-                                            seed=100 + index, t2i_steps=settings.steps,
-                                            t2i_guidance=settings.guidance), log).videos
+        for mode, post in MODES.items():
+            common = dict(motion=motion_file, out=folders[mode], steps=settings.steps, guidance=settings.guidance, **post)
+            made = generate(GenerateSettings(**common, prompt=video_prompt, image=image_path, seed=index), log).videos
+            made += generate(GenerateSettings(**common, prompt=video_prompt, image_prompt=f"a {colour} {shape}",
+                                              seed=100 + index, t2i_steps=settings.steps,
+                                              t2i_guidance=settings.guidance), log).videos
+            videos += made if mode == "shipped" else []
 
-    say("[4/4] scoring the videos with the toy metrics")
-    report = write_report(out, settings.motion, generated, data, log)
+    say("[4/4] scoring the videos with the toy metrics, as shipped and raw")
+    report = write_report(out, settings.motion, folders, data, log)
     return DemoResult(report=report, motion_file=motion_file, videos=videos, scores=mean_scores(report))

@@ -77,6 +77,9 @@ class TrainConfig:
     # LampPipeline default to them (an explicit setting still wins).
     sample_steps: int = 50  # DDIM steps (the paper's 50)
     sample_guidance: float = 12.5  # classifier-free guidance scale (the paper's 12.5; <= 1 turns it off)
+    # Start later frames from frame 1's mean colour noised to the first step (LampPipeline frame_init;
+    # beyond the paper, issue 22). Motion files without the record generate without it.
+    sample_frame_init: bool = False
 
     # --- outputs ------------------------------------------------------------------
     motion_dtype: str = "fp16"  # dtype of the saved motion file: fp32, fp16 or bf16
@@ -118,7 +121,7 @@ class TrainConfig:
 
     def generation_settings(self) -> dict[str, float | int]:
         """The generation settings the motion file records (see :data:`lamp_motion.models.motion_file.GENERATION_KEYS`)."""
-        return {"steps": self.sample_steps, "guidance": self.sample_guidance}
+        return {"steps": self.sample_steps, "guidance": self.sample_guidance, "frame_init": self.sample_frame_init}
 
     def motion_options(self) -> MotionOptions:
         return MotionOptions(motion_conv=self.motion_conv, conv_mode=self.conv_mode,
