@@ -109,7 +109,7 @@ def test_sd14_end_to_end_train_save_reload_generate_long_edit(tmp_path, monkeypa
     numel = sum(w.numel() for w in weights.values())
     header = struct.unpack("<Q", motion.read_bytes()[:8])[0]
     assert motion.stat().st_size == 8 + header + 2 * numel
-    assert 0.50e9 < 2 * numel < 0.52e9  # README: 254M parameters, 0.51 GB in fp16 (the bound: 0.6 GB)
+    assert 0.50e9 < 2 * numel < 0.52e9  # docs/cli.md (Motion files): 254M parameters, 0.51 GB in fp16 (the bound: 0.6 GB)
     del trainer, video
     predictions.clear()
     monkeypatch.undo()
