@@ -43,8 +43,10 @@ from lamp_motion.data.toy.motions import get_motion  # noqa: E402
 from lamp_motion.data.toy.scene import ALL_BACKGROUNDS, COLOURS  # noqa: E402
 from lamp_motion.data.toy.sets import background_names, first_frame, make_set  # noqa: E402
 from lamp_motion.jobs.demo import toy_config  # noqa: E402
-from lamp_motion.metrics.toy import score_video  # noqa: E402
-from lamp_motion.metrics.toy_eval import palette_from_folder  # noqa: E402
+from lamp_motion.metrics.toy import (
+    palette_from_folder,  # noqa: E402
+    score_video,  # noqa: E402
+)
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
 from lamp_motion.training.config import TrainConfig  # noqa: E402
 from lamp_motion.training.trainer import train  # noqa: E402

@@ -41,7 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _docs import markdown_table, update_section  # noqa: E402
 from _models import first_frame, in_fresh_process  # noqa: E402
 
-from lamp_motion.models import VideoUNet  # noqa: E402
+from lamp_motion.models import (
+    MotionOptions,
+    VideoUNet,  # noqa: E402
+)
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline  # noqa: E402
 from lamp_motion.testing import random_base  # noqa: E402
 from lamp_motion.training.config import TrainConfig  # noqa: E402
@@ -157,7 +160,7 @@ def generation(frames: int, height: int, width: int, threads: int, decode_chunks
                rss_check: bool) -> dict:
     torch.set_num_threads(threads)
     base = random_base(seed=0, dtype=torch.bfloat16)
-    video = VideoUNet.inflate(base.unet).eval()
+    video = VideoUNet.inflate(base.unet, MotionOptions(groupnorm="per_frame")).eval()
     pipe = LampPipeline(base.vae, base.text_encoder, base.tokenizer, video, base.ddim_scheduler())
     image = first_frame(height, width)
     weights = module_bytes(video, base.vae, base.text_encoder)

@@ -46,7 +46,10 @@ from _docs import DOCS, markdown_table, update_section  # noqa: E402
 import lamp_motion  # noqa: E402
 from lamp_motion.config_io import load_config  # noqa: E402
 from lamp_motion.data import encode_clip  # noqa: E402
-from lamp_motion.models import VideoUNet  # noqa: E402
+from lamp_motion.models import (
+    MotionOptions,
+    VideoUNet,  # noqa: E402
+)
 from lamp_motion.testing import SD14_SCHEDULER, SD14_UNET, SD14_VAE  # noqa: E402
 from lamp_motion.training.config import TrainConfig  # noqa: E402
 from lamp_motion.training.trainer import Trainer, diffusion_loss, make_encode_fn  # noqa: E402
@@ -164,7 +167,7 @@ def video_unet_figures(device: torch.device, unet_config: dict, vae_config: dict
     with torch.device(device):
         unet = UNet2DConditionModel(**unet_config)
         vae = AutoencoderKL(**vae_config)
-    video = VideoUNet.inflate(unet)
+    video = VideoUNet.inflate(unet, MotionOptions(groupnorm="per_frame"))
     counts = {"unet": sum(p.numel() for p in video.parameters()), "trained": video.freeze_base()}
     video.to(device, dtype)
     vae.requires_grad_(False).to(device, dtype)

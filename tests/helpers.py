@@ -16,7 +16,7 @@ from transformers import CLIPConfig, CLIPModel, CLIPProcessor, CLIPTokenizer
 
 from lamp_motion.cli.main import main as lamp_main
 from lamp_motion.metrics import clip_metrics
-from lamp_motion.models import VideoUNet
+from lamp_motion.models import MotionOptions, VideoUNet
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.video_io import write_video
 
@@ -120,7 +120,7 @@ def inputs(b=2, f=5, seed=0, tokens=7):
     return latents, torch.tensor([10, 500][:b]), text
 
 
-def trained_video(seed=0, options=None):
+def trained_video(seed=0, options=MotionOptions(groupnorm="per_frame")):
     video = VideoUNet.inflate(make_tiny_unet(seed), options)
     randomise_added(video, seed=7)
     with torch.no_grad():

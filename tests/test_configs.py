@@ -114,11 +114,3 @@ def test_train_layers_reach_the_model_options_and_bad_values_are_named():
     assert config.motion_options().train_layers == "attn1"
     with pytest.raises(ValueError, match="train_layers='all'"):
         load_config(TrainConfig, CONFIGS / "toy" / "move_right.yaml", ["train_layers=all"])
-
-
-def test_first_frame_timestep_zero_needs_first_frame_conditioning():
-    from lamp_motion.training.config import TrainConfig
-
-    assert TrainConfig(first_frame_timestep="zero").motion_options().first_frame_timestep == "zero"
-    with pytest.raises(ValueError, match="first_frame_conditioning"):
-        TrainConfig(first_frame_timestep="zero", first_frame_conditioning=False)

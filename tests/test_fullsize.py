@@ -18,7 +18,7 @@ from PIL import Image
 from safetensors import safe_open
 
 from lamp_motion.data.toy.sets import make_set
-from lamp_motion.models import VideoUNet
+from lamp_motion.models import MotionOptions, VideoUNet
 from lamp_motion.pipelines.editing import edit_video
 from lamp_motion.pipelines.images import image_to_tensor
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
@@ -110,7 +110,7 @@ def test_sd14_end_to_end_train_save_reload_generate_long_edit(tmp_path, monkeypa
     numel = sum(w.numel() for w in weights.values())
     header = struct.unpack("<Q", motion.read_bytes()[:8])[0]
     assert motion.stat().st_size == 8 + header + 2 * numel
-    assert 0.50e9 < 2 * numel < 0.52e9  # README: 254M parameters, 0.51 GB in fp16 (the bound: 0.6 GB)
+    assert 0.50e9 < 2 * numel < 0.52e9  # docs/cli.md (Motion files): 254M parameters, 0.51 GB in fp16 (the bound: 0.6 GB)
     del trainer, video
     predictions.clear()
     monkeypatch.undo()
@@ -156,5 +156,5 @@ def test_sd14_trainable_count_matches_the_inflated_meta_model():
     from diffusers import UNet2DConditionModel
 
     with torch.device("meta"):
-        video = VideoUNet.inflate(UNet2DConditionModel(**SD14_UNET))
+        video = VideoUNet.inflate(UNet2DConditionModel(**SD14_UNET), MotionOptions(groupnorm="per_frame"))
     assert video.freeze_base() == sd14_trainable_count()

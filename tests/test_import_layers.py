@@ -2,7 +2,8 @@
 
 models < data < pipelines < metrics < training < jobs < ui < cli (< testing); the modules at
 the package's top (files, video_io, config_io, errors, builtin, settings) are below them all and
-import none of them. The default base (``builtin``) is resolved above ``models/``.
+import none of them. The default base (``builtin``) is resolved above ``models/``. Inside a
+layer, no modules import each other in a circle.
 """
 
 from __future__ import annotations
@@ -67,6 +68,40 @@ def package_modules():
         yield path, ".".join(parts), is_package
 
 
+def import_graph(modules: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
+    """module -> the package's modules it imports, for ``modules`` (name -> (source, is_package))."""
+    graph = {}
+    for module, (source, is_package) in modules.items():
+        targets = set()
+        for target in imported_modules(source, module, is_package):
+            while target and target not in modules:  # "from .x import name": the module is x
+                target = target.rpartition(".")[0]
+            if target and target != module:
+                targets.add(target)
+        graph[module] = targets
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each import circle of ``graph`` once, as the path from its first module back to that module."""
+    found, done = [], set()
+
+    def visit(module: str, path: list[str]) -> None:
+        for target in sorted(graph[module]):
+            if target in path:
+                circle = path[path.index(target):]
+                if not any(set(circle) == set(known) for known in found):
+                    found.append(circle + [target])
+            elif target not in done:
+                visit(target, path + [target])
+        done.add(module)
+
+    for module in sorted(graph):
+        if module not in done:
+            visit(module, [module])
+    return found
+
+
 def test_every_layer_of_the_package_is_known() -> None:
     layers = {part_of(module) for _, module, _ in package_modules()} - {None}
     assert layers - {"__init__"} <= set(RANKS), f"layers without a rank: {sorted(layers - set(RANKS))}"
@@ -90,3 +125,15 @@ def test_the_check_catches_upward_and_relative_imports() -> None:
     assert violations("from ..builtin import resolve_base", "lamp_motion.pipelines.lamp_pipeline") == []
     assert violations("from . import common", "lamp_motion.jobs", is_package=True) == []
     assert violations("from ..models import VideoUNet", "lamp_motion.training.trainer") == []
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    modules = {module: (path.read_text(encoding="utf-8"), is_package) for path, module, is_package in package_modules()}
+    assert circles(import_graph(modules)) == []
+
+
+def test_the_check_catches_a_circle_through_a_type_checking_import() -> None:
+    modules = {"lamp_motion.models.a": ("from .b import B\n", False),
+               "lamp_motion.models.b": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import A\n", False),
+               "lamp_motion.models.c": ("from .a import A\n", False)}
+    assert circles(import_graph(modules)) == [["lamp_motion.models.a", "lamp_motion.models.b", "lamp_motion.models.a"]]

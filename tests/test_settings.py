@@ -34,6 +34,8 @@ def option(parser, flag: str):
 def test_the_flags_defaults_and_help_are_the_fields(command):
     parser = subparser(command)
     for spec in fields(SamplingSettings):
+        if not spec.metadata["cli"]:  # frame_init: a training config's setting, with no flag
+            continue
         flag = spec.metadata["flag"] or ("--no-" if spec.default is True else "--") + spec.name.replace("_", "-")
         if command == "edit" and spec.name == "shared_noise":
             assert not any(flag in action.option_strings for action in parser._actions)
@@ -45,9 +47,11 @@ def test_the_flags_defaults_and_help_are_the_fields(command):
 
 
 def test_the_papers_fallbacks_are_written_once_and_training_records_them():
-    assert FALLBACKS == {"frames": 16, "height": 320, "width": 512, "sampling_steps": 50, "guidance": 12.5}
+    assert FALLBACKS == {"frames": 16, "height": 320, "width": 512, "sampling_steps": 50, "guidance": 12.5,
+                         "frame_init": False}
     config = TrainConfig()
-    assert (config.sample_steps, config.sample_guidance) == (FALLBACKS["sampling_steps"], FALLBACKS["guidance"])
+    assert (config.sample_steps, config.sample_guidance, config.sample_frame_init) == \
+        (FALLBACKS["sampling_steps"], FALLBACKS["guidance"], FALLBACKS["frame_init"])
 
 
 def test_the_suite_takes_only_the_given_sampling_flags():

@@ -1,4 +1,5 @@
-"""Errors that name a setting, so that each face of the library (Python, CLI, UI) can name it its own way.
+"""Errors that name a setting, so that each face of the library (Python, CLI, UI) can name it its own way;
+and :class:`TrainingError`, the error training stops with.
 
 A library function names a setting by its field name (``num_videos``); the CLI shows the
 flag (``--num-videos``), the web UI its field label. The message is written once, with
@@ -36,3 +37,7 @@ def name_settings(template: str, names: Mapping[str, str] | None, *settings: str
     for setting in settings:
         template = template.replace("{" + setting + "}", names.get(setting, setting))
     return template
+
+
+class TrainingError(RuntimeError):
+    """Training stopped; the message says why and what was kept."""

@@ -25,7 +25,7 @@ from .errors import SettingError
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | None = None, label: str | None = None,
-            record: str | None = None, recorded: tuple[str, str] | None = None, fallback: Any = None,
+            record: str | None = None, recorded: tuple[str, str] | None = None, fallback: Any = None, cli: bool = True,
             **argparse: Any) -> Any:
     """A settings field with what the CLI and the UI need to show it.
 
@@ -45,7 +45,7 @@ class MotionRecord(Protocol):
     """What resolution reads from a motion (a MotionFile, a LampMotionAdapter, a LampPipeline)."""
 
     trained_size: Mapping[str, int | None]  # height, width, num_frames
-    generation: Mapping[str, int | float]  # steps, guidance
+    generation: Mapping[str, int | float | bool]  # steps, guidance, frame_init
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,10 @@ class SamplingSettings:
     # True: the default AdaINSchedule; False: off; or a lamp_motion.pipelines.postprocess.AdaINSchedule.
     adain: Any = setting(True, "turn latent AdaIN off", label="AdaIN")
     histogram_matching: bool = setting(True, "turn pixel histogram matching off", label="Histogram matching")
+    # Start frames 2..N from frame 1's mean latent noised to the first step (LampPipeline's frame_init_latents);
+    # a training config's sample_frame_init, recorded in the motion file.
+    frame_init: bool | None = setting(None, "start later frames from frame 1's mean colour", label="Frame init",
+                                      recorded=("generation", "frame_init"), fallback=False, cli=False)
 
     def resolve(self, motion: MotionRecord | None = None, given_by: str = "settings") -> ResolvedSampling:
         """Every None field filled from ``motion`` (its recorded value), else the paper's; checked once.
@@ -87,7 +91,7 @@ class SamplingSettings:
             stored = recorded[where[0]].get(where[1])
             if value is not None:
                 sources[spec.name] = given_by
-            elif stored:
+            elif stored is not None:
                 values[spec.name], sources[spec.name] = stored, "motion file"
             else:
                 values[spec.name], sources[spec.name] = spec.metadata["fallback"], "default"
@@ -134,11 +138,12 @@ class ResolvedSampling:
     sources: Mapping[str, str]  # field name -> given_by, "motion file" or "default"
 
     def record(self) -> dict[str, Any]:
-        """The settings JSON's entries: each value by its JSON key, the window, and the generation settings' sources."""
+        """The settings JSON's entries: each value by its JSON key, the window, and ``setting_sources``: where the
+        recorded generation settings a command line can give (steps, guidance) came from."""
         entries = {record_key(spec): getattr(self.values, spec.name) for spec in fields(self.values)}
         entries["adain"] = bool(entries["adain"])
         sources = {record_key(spec): self.sources[spec.name] for spec in fields(self.values)
-                   if (spec.metadata["recorded"] or ("",))[0] == "generation"}
+                   if (spec.metadata["recorded"] or ("",))[0] == "generation" and spec.metadata["cli"]}
         return {**entries, "window": self.window, "setting_sources": sources}
 
 

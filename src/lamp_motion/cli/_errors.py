@@ -18,9 +18,8 @@ def run_with_user_errors(job: Callable[[], int], flags: Mapping[str, str] | None
 
     A :class:`lamp_motion.errors.SettingError` names its settings by their flags in ``flags``.
     """
-    from ..errors import SettingError
+    from ..errors import SettingError, TrainingError
     from ..files import OutputWriteError
-    from ..training.errors import TrainingError
 
     try:
         return job()

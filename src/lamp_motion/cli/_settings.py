@@ -25,12 +25,12 @@ def flag_of(spec: Field) -> str:
 
 def add_sampling_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, names: tuple[str, ...] | None = None,
                            given_only: bool = False) -> None:
-    """Add a flag per SamplingSettings field (or per field in ``names``), with the field's default.
+    """Add a flag per SamplingSettings field that has one (or per such field in ``names``), with the field's default.
 
     ``given_only``: flags left out do not appear in the parsed arguments (the dataclass's
     defaults then apply when the settings are built)."""
     for spec in fields(SamplingSettings):
-        if names is not None and spec.name not in names:
+        if not spec.metadata["cli"] or (names is not None and spec.name not in names):
             continue
         default = argparse.SUPPRESS if given_only else spec.default
         if spec.default is True or spec.default is False:

@@ -3,7 +3,8 @@
 1. render a motion set (content restricted to the training colours) as mp4 files;
 2. tune the motion with its packaged toy config, the data folder overridden;
 3. generate videos of content never seen in training (held-out colours), first frames
-   both from the base text-to-image model and from rendered images;
+   both from the base text-to-image model and from rendered images, each video as shipped
+   and raw (AdaIN and histogram matching off), so that the report shows what the model keeps;
 4. score every generated video with the toy metrics (on the exact frames of its PNG
    contact sheet), leakage towards the training set's look included, and write a report.
 """
@@ -30,8 +31,10 @@ from .train import train
 
 HELD_OUT_COLOURS = ("purple", "orange")  # never in a demo training set: generation is on unseen content
 TRAIN_COLOURS = tuple(c for c in sorted(COLOURS) if c not in HELD_OUT_COLOURS)
-SCORES = ("motion_fidelity", "content_preservation", "background_stability", "temporal_smoothness", "object_found",
-          "leakage")  # leakage: 0 = none, lower is better
+SCORES = ("motion_fidelity", "content_preservation", "frame1_kept", "background_stability", "temporal_smoothness",
+          "object_found", "leakage")  # leakage: 0 = none, lower is better
+# The demo makes every video twice: as shipped, and raw (AdaIN and histogram matching off: what the tuned model keeps).
+MODES = {"shipped": dict(adain=True, histogram_matching=True), "raw": dict(adain=False, histogram_matching=False)}
 
 
 def unseen_content(motion: str, index: int) -> tuple[str, str]:
@@ -65,7 +68,7 @@ class DemoSettings:
 
 @dataclass
 class DemoResult:
-    """The report (report.md, beside report.json), the motion file, the videos and their mean scores."""
+    """The report (report.md, beside report.json), the motion file, the videos and their mean scores (as shipped)."""
 
     report: Path
     motion_file: Path
@@ -95,8 +98,7 @@ def run_demo(settings: DemoSettings | None = None, log: Log | None = print) -> D
     motion_file = train(config, overrides).motion_file
 
     say(f"[3/4] generating videos of unseen content ({', '.join(HELD_OUT_COLOURS)} objects)")
-    generated = out / "videos"
-    common = dict(motion=motion_file, out=generated, steps=settings.steps, guidance=settings.guidance)
+    folders = {"shipped": out / "videos", "raw": out / "videos_raw"}
     videos = []
     for index in range(settings.videos):
         colour, shape = unseen_content(settings.motion, index)
@@ -105,46 +107,58 @@ def run_demo(settings: DemoSettings | None = None, log: Log | None = print) -> D
         image_path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(image_path)
         video_prompt = f"a {colour} {shape} {prompt}"
-        videos += generate(GenerateSettings(**common, prompt=video_prompt, image=image_path, seed=index), log).videos
-        videos += generate(GenerateSettings(**common, prompt=video_prompt, image_prompt=f"a {colour} {shape}",
-                                            seed=100 + index, t2i_steps=settings.steps,
-                                            t2i_guidance=settings.guidance), log).videos
+        for mode, post in MODES.items():
+            common = dict(motion=motion_file, out=folders[mode], steps=settings.steps, guidance=settings.guidance, **post)
+            made = generate(GenerateSettings(**common, prompt=video_prompt, image=image_path, seed=index), log).videos
+            made += generate(GenerateSettings(**common, prompt=video_prompt, image_prompt=f"a {colour} {shape}",
+                                              seed=100 + index, t2i_steps=settings.steps,
+                                              t2i_guidance=settings.guidance), log).videos
+            videos += made if mode == "shipped" else []
 
-    say("[4/4] scoring the videos with the toy metrics")
-    report = write_report(out, settings.motion, generated, data, log)
+    say("[4/4] scoring the videos with the toy metrics, as shipped and raw")
+    report = write_report(out, settings.motion, folders, data, log)
     return DemoResult(report=report, motion_file=motion_file, videos=videos, scores=mean_scores(report))
 
 
-def write_report(out: Path, motion: str, generated: Path, data: Path, log=print) -> Path:
+def write_report(out: Path, motion: str, generated: Path | dict[str, Path], data: Path, log=print) -> Path:
     """Score generated (and, as a sanity check, training) videos; write report.md and report.json.
 
+    ``generated``: the folder of the videos, or ``{mode: folder}`` (the demo's ``shipped``
+    and ``raw`` videos, see :data:`MODES`); every row and summary line names its mode.
     Generated videos are scored on the exact frames of their contact sheets (the GIF's
     palette and the mp4's compression shift the colours of small objects), with
     ``leakage`` towards the look of the training set in ``data``.
     """
+    folders = generated if isinstance(generated, dict) else {"shipped": generated}
     training = [read_video(path)[0] for path in sorted(data.glob("*.mp4"))]
     palette = palette_from_videos(training)
     rows = []
-    for record_path in sorted(generated.glob("*.json")):
-        record = json.loads(record_path.read_text())
-        frames = frames_from_contact_sheet(record_path.parent / record["videos"]["sheet"], record["num_frames_written"],
-                                           record["height"], record["width"])
-        source = "rendered image" if record["first_frame"].startswith("image:") else "base model"
-        rows.append({"video": record_path.stem, "first_frame": source, "prompt": record["prompt"],
-                     **score_video(frames, motion, palette=palette)})
+    for mode, folder in folders.items():
+        for record_path in sorted(Path(folder).glob("*.json")):
+            record = json.loads(record_path.read_text())
+            frames = frames_from_contact_sheet(record_path.parent / record["videos"]["sheet"],
+                                               record["num_frames_written"], record["height"], record["width"])
+            source = "rendered image" if record["first_frame"].startswith("image:") else "base model"
+            rows.append({"video": record_path.stem, "first_frame": source, "mode": mode, "prompt": record["prompt"],
+                         **score_video(frames, motion, palette=palette)})
     truth = [score_video(frames, motion, palette=palette) for frames in training]
-    summary = {source: summarise([{k: r[k] for k in SCORES} for r in rows if r["first_frame"] == source])
-               for source in sorted({r["first_frame"] for r in rows})}
+    groups = dict.fromkeys((r["first_frame"], r["mode"]) for r in sorted(rows, key=lambda r: r["first_frame"]))
+    summary = {f"{source}, {mode}": summarise([{k: r[k] for k in SCORES} for r in rows
+                                               if (r["first_frame"], r["mode"]) == (source, mode)])
+               for source, mode in groups}
     summary["training videos (ground truth)"] = summarise([{k: s[k] for k in SCORES} for s in truth])
     (out / "report.json").write_text(json.dumps({"motion": motion, "videos": rows, "summary": summary}, indent=2))
     lines = [f"# LAMP toy demo: {motion!r}", "", "Scores in [0, 1] (see lamp_motion/metrics/toy.py), mean ± std; "
-             "1 is best, except leakage (0 = no colour or background taken from the training set).", "",
+             "1 is best, except leakage (0 = no colour or background taken from the training set). *shipped*: "
+             "as `lamp generate` makes them; *raw*: the same videos with AdaIN and histogram matching off, "
+             "what the tuned model itself keeps of frame 1.", "",
              "| videos | n | " + " | ".join(SCORES) + " |", "|---|---|" + "---|" * len(SCORES)]
     for name, stats in summary.items():
         cells = [f"{stats[k]['mean']:.2f} ± {stats[k]['std']:.2f}" for k in SCORES]
         lines.append(f"| {name} | {int(stats[SCORES[0]]['count'])} | " + " | ".join(cells) + " |")
-    lines += ["", "| video | first frame | " + " | ".join(SCORES) + " |", "|---|---|" + "---|" * len(SCORES)]
-    lines += [f"| {r['video']} | {r['first_frame']} | " + " | ".join(f"{r[k]:.2f}" for k in SCORES) + " |" for r in rows]
+    lines += ["", "| video | first frame | mode | " + " | ".join(SCORES) + " |", "|---|---|---|" + "---|" * len(SCORES)]
+    lines += [f"| {r['video']} | {r['first_frame']} | {r['mode']} | " + " | ".join(f"{r[k]:.2f}" for k in SCORES) + " |"
+              for r in rows]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
     if log is not None:
@@ -153,7 +167,7 @@ def write_report(out: Path, motion: str, generated: Path, data: Path, log=print)
     return report
 
 
-def mean_scores(report: Path) -> dict[str, float]:
-    """Mean score of every metric over the generated videos of a demo report."""
-    rows = json.loads(report.with_suffix(".json").read_text())["videos"]
+def mean_scores(report: Path, mode: str = "shipped") -> dict[str, float]:
+    """Mean score of every metric over the generated videos of a demo report made in ``mode``."""
+    rows = [r for r in json.loads(report.with_suffix(".json").read_text())["videos"] if r.get("mode", "shipped") == mode]
     return {k: float(np.mean([r[k] for r in rows])) for k in SCORES}

@@ -19,8 +19,7 @@ from ..pipelines.images import fit_image, load_image
 from ..pipelines.lamp_pipeline import LampPipeline
 from ..settings import SamplingSettings, check_frame_rate, takes_sampling_keywords
 from ..video_io import read_video
-from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device
-from .outputs import write_outputs
+from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device, write_outputs
 
 DEFAULT_STRIDE = 2  # frames taken from the source when the motion file records no training stride
 

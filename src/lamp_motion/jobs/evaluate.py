@@ -13,7 +13,7 @@ Inputs of :class:`EvaluateSettings`, in any mix:
 
 Videos whose prompt is a toy caption with a toy motion ("a red circle moves right"), or
 made with a motion trained on a toy motion's prompt, also get the toy world's motion
-metrics (:mod:`lamp_motion.metrics.toy_eval`); ``no_clip`` scores only those, without
+metrics (:mod:`lamp_motion.metrics.toy`); ``no_clip`` scores only those, without
 any CLIP model. The toy metrics of a generate JSON's video are computed on the exact
 frames of its PNG contact sheet when it lists one. They include ``leakage`` towards the
 training videos' colours and backgrounds: those of ``training_set``, else of the
@@ -137,7 +137,7 @@ def run_suite(settings: SuiteSettings, log: Log | None = print,
     from ..files import slug
     from ..metrics import paper
     from ..metrics.suite import resolve_motions, suite_to_markdown
-    from ..metrics.toy_eval import toy_motion_for
+    from ..metrics.toy import toy_motion_for
     from ..models import read_motion_header
     from .generate import GenerateSettings, generate_jobs
 
@@ -195,7 +195,7 @@ def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = 
     ``training_set``: the training videos' folder for every toy video's leakage
     (default: each one's ``training_data``).
     """
-    from ..metrics.toy_eval import palette_from_folder, toy_report
+    from ..metrics.toy import palette_from_folder, toy_report
 
     frames, readable, skipped = [], [], []
     for entry in entries:
@@ -230,7 +230,7 @@ def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = 
 def report_markdown(report: dict, per_motion: bool = True) -> str:
     """The CLIP tables (when scored; the per-motion one unless not ``per_motion``) and the toy tables (for toy videos)."""
     from ..metrics.clip_metrics import report_to_markdown
-    from ..metrics.toy_eval import toy_report_to_markdown
+    from ..metrics.toy import toy_report_to_markdown
 
     parts = [report_to_markdown(report, per_motion)] if "clip_model" in report else []
     if "toy" in report:
@@ -359,7 +359,7 @@ def _prompt_for(video: Path) -> tuple[str, str, str | None, Path | None]:
 
 def _prompt_and_motion(path: Path, data: dict) -> tuple[str, str, str | None, Path | None]:
     """A JSON's prompt, motion label, the toy motion its video shows (None when it is no toy video) and its training folder."""
-    from ..metrics.toy_eval import toy_motion_for
+    from ..metrics.toy import toy_motion_for
 
     prompt = data.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():

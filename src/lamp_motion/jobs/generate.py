@@ -17,8 +17,7 @@ from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline
 from ..pipelines.long_video import generate_long
 from ..settings import SamplingSettings, check_frame_rate, takes_sampling_keywords
-from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device
-from .outputs import write_outputs
+from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device, write_outputs
 
 
 @takes_sampling_keywords

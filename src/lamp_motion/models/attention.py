@@ -7,9 +7,6 @@
   token, added after the feed-forward of every transformer block through a forward
   hook on the block (the block's own code is untouched). Its output projection starts
   at zero, so a fresh block is the identity.
-* :class:`FirstFrameReference` — pre-norm attention from every frame to frame 1 (the
-  first-frame attention of Eq. 5 as a new layer) for feature maps of levels that have no
-  transformer block, run after a ResNet by a forward hook; zero-initialised output.
 """
 
 from __future__ import annotations
@@ -105,32 +102,3 @@ class TemporalAttention(nn.Module):
 def temporal_attention_hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
     """Forward hook on a ``BasicTransformerBlock``: runs its ``temporal`` child after it."""
     return module.temporal(output)
-
-
-class FirstFrameReference(nn.Module):
-    """Attention of every frame's pixels to frame 1's pixels, with a residual, on ``((b f), c, h, w)`` features.
-
-    A :class:`FirstFrameAttnProcessor` on a new attention layer, after a LayerNorm over channels.
-    Its output projection starts at zero, so a fresh layer is the identity.
-    """
-
-    def __init__(self, channels: int, heads: int, context: FrameContext):
-        super().__init__()
-        if channels % heads:
-            raise ValueError(f"{channels} channels do not split into {heads} heads")
-        self.norm = nn.LayerNorm(channels)
-        self.attn = Attention(query_dim=channels, heads=heads, dim_head=channels // heads, bias=False, out_bias=True)
-        self.attn.set_processor(FirstFrameAttnProcessor(context))
-        nn.init.zeros_(self.attn.to_out[0].weight)
-        nn.init.zeros_(self.attn.to_out[0].bias)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        h, w = features.shape[-2:]
-        tokens = rearrange(features, "bf c h w -> bf (h w) c")
-        tokens = tokens + self.attn(self.norm(tokens))  # ((b f), (h w), c)
-        return rearrange(tokens, "bf (h w) c -> bf c h w", h=h, w=w)
-
-
-def reference_hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-    """Forward hook on a ``ResnetBlock2D``: runs its ``reference`` child after it."""
-    return module.reference(output)

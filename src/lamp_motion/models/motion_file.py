@@ -35,7 +35,7 @@ from .video_unet import MotionOptions
 FORMAT = "lamp-motion/1"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Generation settings a motion file may record, with their types.
-GENERATION_KEYS = {"steps": int, "guidance": float}
+GENERATION_KEYS = {"steps": int, "guidance": float, "frame_init": bool}
 # Recorded fields stored as text, and as whole numbers; the adapter config's name -> the metadata key.
 TEXT_FIELDS = {"prompt": "prompt", "base": "base", "resize": "resize", "training_config": "config"}
 INT_FIELDS = {"num_frames": "num_frames", "height": "height", "width": "width", "stride": "stride", "steps": "steps"}
@@ -133,7 +133,9 @@ def _generation(text: str | None, where: object) -> dict[str, int | float]:
     settings = {}
     for key, kind in GENERATION_KEYS.items():
         value = recorded.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if kind is bool and isinstance(value, bool):
+            settings[key] = value
+        elif kind is not bool and isinstance(value, (int, float)) and not isinstance(value, bool):
             settings[key] = kind(value)
     return settings
 
@@ -179,7 +181,7 @@ class MotionFile:
 
     @property
     def generation(self) -> dict[str, int | float]:
-        """The generation settings recorded at training (``steps``, ``guidance``); empty for files without them."""
+        """The generation settings recorded at training (``steps``, ``guidance``, ``frame_init``); empty for files without them."""
         return dict(self.config["generation"])
 
 

@@ -8,12 +8,6 @@
   :class:`FirstFrameAttnProcessor`;
 * every ``BasicTransformerBlock`` gets a :class:`TemporalAttention` child, run after
   the block (so after its feed-forward) by a forward hook;
-* with ``reference_attention`` every ResNet of a block without transformer blocks gets a
-  :class:`FirstFrameReference` child (attention from every frame to frame 1, run after
-  the ResNet by a forward hook), so frame 1 can be read at every level, not only where the
-  base has attention;
-* with ``first_frame_timestep="zero"`` frame 1, which is clean, is given timestep 0
-  instead of the video's;
 * with ``groupnorm="joint"`` the ResNet norms and the UNet's ``conv_norm_out`` become
   :class:`ClipGroupNorm` (statistics over all frames of a clip, as the authors' code);
   the transformer blocks' own GroupNorm stays per frame in both modes.
@@ -25,7 +19,7 @@ names or channel counts. The video UNet takes and returns ``(b, c, f, h, w)``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from diffusers import UNet2DConditionModel
@@ -35,15 +29,11 @@ from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.upsampling import Upsample2D
 from torch import nn
 
-from .attention import (FirstFrameAttnProcessor, FirstFrameReference, TemporalAttention, reference_hook,
-                        temporal_attention_hook)
+from .attention import FirstFrameAttnProcessor, TemporalAttention, temporal_attention_hook
 from .clip_norm import GROUPNORM_MODES, ClipGroupNorm
 from .fingerprint import unet_fingerprint
 from .layout import FrameContext, fold_frames, unfold_frames
 from .motion_conv import CONV_MODES, MotionConv2d
-
-if TYPE_CHECKING:
-    from .adapter import LampMotionAdapter
 
 # UNet block classes of the SD 1.x family: the layers LAMP wraps live in these.
 SD1_DOWN_BLOCKS = ("CrossAttnDownBlock2D", "DownBlock2D")
@@ -51,8 +41,6 @@ SD1_UP_BLOCKS = ("CrossAttnUpBlock2D", "UpBlock2D")
 SD1_MID_BLOCKS = ("UNetMidBlock2DCrossAttn", None)
 # What can train (MotionOptions.train_layers); "lamp" is the paper's set.
 TRAIN_LAYERS = ("lamp", "attn1", "unet")
-# Frame 1's timestep (MotionOptions.first_frame_timestep): the video's ("shared", the paper's) or 0 ("zero").
-FIRST_FRAME_TIMESTEPS = ("shared", "zero")
 
 
 @dataclass(frozen=True)
@@ -67,13 +55,10 @@ class MotionOptions:
     # all of attn1: q, k, v, out) or "unet" (every UNet weight; the motion file then holds
     # the whole UNet). The last two are experiments beyond the paper (docs/results.md, docs/experiments.md).
     train_layers: str = "lamp"
-    # GroupNorm statistics of the ResNet norms and conv_norm_out: "joint" (pooled over the clip's frames, as the
-    # authors' code) or "per_frame" (each frame alone). Motion files written before it existed read as "per_frame".
+    # GroupNorm statistics of the ResNet norms and conv_norm_out: "joint" (pooled over the clip's
+    # frames, as the authors' code; TrainConfig's default too) or "per_frame" (each frame alone).
+    # Motion files written without it read as "per_frame" (from_dict), the behaviour they were trained with.
     groupnorm: str = "joint"
-    # Beyond the paper (issue 22): attention from every frame to frame 1 after every ResNet of the blocks
-    # that have no transformer blocks (FirstFrameReference), and frame 1's timestep.
-    reference_attention: bool = False
-    first_frame_timestep: str = "shared"
 
     def __post_init__(self) -> None:
         if self.conv_mode not in CONV_MODES:
@@ -82,8 +67,6 @@ class MotionOptions:
             raise ValueError(f"train_layers={self.train_layers!r} is not one of {TRAIN_LAYERS}")
         if self.groupnorm not in GROUPNORM_MODES:
             raise ValueError(f"groupnorm={self.groupnorm!r} is not one of {GROUPNORM_MODES}")
-        if self.first_frame_timestep not in FIRST_FRAME_TIMESTEPS:
-            raise ValueError(f"first_frame_timestep={self.first_frame_timestep!r} is not one of {FIRST_FRAME_TIMESTEPS}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,11 +78,15 @@ class MotionOptions:
         if unknown:
             raise ValueError(f"unknown motion option(s) {unknown}; known options are {sorted(known)}")
         # Options added after the first motion files: the behaviour those files were trained with.
-        return cls(**{**LEGACY_OPTIONS, **values})
+        return cls(**{"groupnorm": "per_frame", **values})
 
 
-# The value of each option added after the first motion files, as files without it were trained.
-LEGACY_OPTIONS = {"groupnorm": "per_frame", "reference_attention": False, "first_frame_timestep": "shared"}
+class MotionWeights(Protocol):
+    """What :meth:`VideoUNet.from_unet2d` loads: a :class:`~.adapter.LampMotionAdapter` (whose module imports this one)."""
+
+    options: MotionOptions
+
+    def load_into(self, video_unet: "VideoUNet", allow_other_base: bool = False) -> None: ...
 
 
 def check_sd1_unet(unet: nn.Module) -> None:
@@ -130,22 +117,6 @@ def _group_norm_slots(unet: UNet2DConditionModel) -> list[tuple[nn.Module, str]]
     for parent in unet.modules():
         if isinstance(parent, ResnetBlock2D):
             slots += [(parent, attr) for attr in ("norm1", "norm2") if type(getattr(parent, attr, None)) is nn.GroupNorm]
-    return slots
-
-
-def _reference_slots(unet: UNet2DConditionModel) -> list[tuple[ResnetBlock2D, int]]:
-    """The ResNets of the down and up blocks that have no attentions, with the heads of their block's level.
-
-    Heads follow the UNet config's ``attention_head_dim`` for that level (SD 1.x configs use it as the
-    number of heads).
-    """
-    heads = unet.config.attention_head_dim
-    down_heads = list(heads) if isinstance(heads, (list, tuple)) else [heads] * len(unet.down_blocks)
-    slots = []
-    for blocks, level_heads in ((unet.down_blocks, down_heads), (unet.up_blocks, down_heads[::-1])):
-        for block, block_heads in zip(blocks, level_heads):
-            if getattr(block, "attentions", None) is None:
-                slots += [(resnet, int(block_heads)) for resnet in block.resnets]
     return slots
 
 
@@ -186,7 +157,7 @@ class VideoUNet(nn.Module):
         self.report = report
 
     @classmethod
-    def from_unet2d(cls, unet: UNet2DConditionModel, adapter: "LampMotionAdapter | None" = None,
+    def from_unet2d(cls, unet: UNet2DConditionModel, adapter: MotionWeights | None = None,
                     options: MotionOptions | None = None, allow_other_base: bool = False) -> "VideoUNet":
         """Inflate ``unet`` in place and, given an ``adapter``, load its tensors (cast to the UNet's dtype and device).
 
@@ -241,14 +212,6 @@ class VideoUNet(nn.Module):
                     block.temporal = TemporalAttention(attn1.to_q.in_features, attn1.heads, attn1.inner_dim // attn1.heads, context).to(dtype)
                 block.register_forward_hook(temporal_attention_hook)
                 report["temporal_attention"] += 1
-
-        if options.reference_attention:
-            slots = _reference_slots(unet)
-            for parent, heads in slots:
-                with torch.device(device):
-                    parent.reference = FirstFrameReference(parent.out_channels, heads, context).to(dtype)
-                parent.register_forward_hook(reference_hook)
-            report["reference_attention"] = len(slots)
 
         added = [name for name, _ in unet.named_parameters() if name not in before]
         report["added_parameters"] = sum(p.numel() for n, p in unet.named_parameters() if n not in before)
@@ -320,10 +283,6 @@ class VideoUNet(nn.Module):
         timestep = torch.as_tensor(timestep, device=sample.device)
         timestep = timestep.expand(b) if timestep.ndim == 0 else timestep
         timestep = timestep.repeat_interleave(f)  # ((b f),)
-        if self.options.first_frame_timestep == "zero":
-            timestep = timestep.view(b, f).clone()
-            timestep[:, 0] = 0  # frame 1 is clean: its own noise level
-            timestep = timestep.flatten()
         text = encoder_hidden_states.repeat_interleave(f, dim=0)  # ((b f), tokens, dim)
         out = self.unet(fold_frames(sample), timestep, text).sample  # ((b f), c, h, w)
         return unfold_frames(out, f)  # (b, c, f, h, w)

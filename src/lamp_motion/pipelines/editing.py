@@ -6,7 +6,8 @@ Then :func:`edit_video`:
 1. takes ``num_frames`` frames of the source, every ``stride``-th from ``start``, fitted
    to ``height x width`` (:func:`source_clip`);
 2. encodes them with the VAE and DDIM-inverts frames 2..N with the empty prompt and no
-   guidance, frame 1 staying the clean source frame (:func:`.inversion.ddim_invert`);
+   guidance, frame 1 staying the clean source frame (:func:`ddim_invert`: sampling forward
+   from its result with the same frame 1 and prompt gives the source back);
 3. samples with :class:`.lamp_pipeline.LampPipeline` from those inverted latents, frame 1
    being the encoded edited frame, with no shared noise.
 
@@ -22,7 +23,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+from diffusers import DDIMInverseScheduler
 from PIL import Image
+from tqdm.auto import tqdm
 
 from ..data.frames import clip_span, frames_to_pixels, resize_and_center_crop
 from ..data.latent_cache import encode_clip, vae_encoder
@@ -30,8 +33,25 @@ from ..errors import SettingError
 from ..settings import SamplingSettings
 from ..video_io import read_video
 from .images import load_image
-from .inversion import ddim_invert
 from .postprocess import AdaINSchedule
+
+
+@torch.no_grad()
+def ddim_invert(pipe, latents: torch.Tensor, num_inference_steps: int = 50, prompt: str = "",
+                progress: bool = True) -> torch.Tensor:
+    """Clean video latents (b, c, f, h, w) -> the noisy latents DDIM sampling starts from."""
+    if latents.ndim != 5:
+        raise ValueError(f"ddim_invert expects latents (b, c, f, h, w), got {tuple(latents.shape)}")
+    inverse = DDIMInverseScheduler.from_config(pipe.scheduler.config, clip_sample=False)
+    inverse.set_timesteps(num_inference_steps, device=pipe.device)
+    text = pipe.encode_prompt([prompt] * latents.shape[0]).to(pipe.unet.dtype)
+    latents = latents.to(pipe.device, torch.float32)
+    first = latents[:, :, :1]
+    for t in tqdm(inverse.timesteps, desc="inverting", disable=not progress, leave=False):
+        prediction = pipe.unet(latents.to(pipe.unet.dtype), t, text).float()
+        stepped = inverse.step(prediction[:, :, 1:], t, latents[:, :, 1:]).prev_sample
+        latents = torch.cat([first, stepped], dim=2)
+    return latents
 
 
 @dataclass

@@ -30,6 +30,22 @@ from .postprocess import AdaINSchedule, match_histograms
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 
 
+def frame_init_latents(scheduler, z1: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Initial latents that carry frame 1's overall colour: its per-channel spatial mean, noised to the first step.
+
+    z1: (b, c, 1, h, w) clean first-frame latents; noise: (b, c, f, h, w) initial noise. At the
+    first sampling step a noisy training latent still holds a trace of its own frame
+    (``sqrt(alpha_bar_t) x0``, 0.06 at the toy base's first of 25 DDIM steps, 0.07 at SD 1.x's
+    last timestep), and the video model learns to read a frame's overall colour from it; pure
+    noise holds none, so later frames take the base's colours. This gives every frame the trace
+    of frame 1's mean (the lowest frequency of ConsistI2V's FrameInit, Ren et al. 2024) through
+    the scheduler's own ``add_noise``. The set timesteps' first one is used.
+    """
+    mean = z1.mean(dim=(-2, -1), keepdim=True).expand_as(noise).contiguous()  # (b, c, f, h, w)
+    first = scheduler.timesteps[:1].to(noise.device)
+    return scheduler.add_noise(mean, noise, first)
+
+
 @dataclass
 class LampOutput:
     """``frames``: (b, f, h, w, 3) uint8 for "np"; b lists of f PIL images for "pil"; (b, 3, f, h, w) in [0, 1] for "pt".
@@ -135,7 +151,8 @@ class LampPipeline(DiffusionPipeline):
                  width: int | None = None, num_inference_steps: int | None = None, guidance_scale: float | None = None,
                  negative_prompt: str | list[str] | None = None,
                  generator: torch.Generator | int | None = None, shared_noise_alpha: float = 0.2,
-                 adain: AdaINSchedule | bool = True, histogram_matching: bool = True, latents: torch.Tensor | None = None,
+                 adain: AdaINSchedule | bool = True, histogram_matching: bool = True, frame_init: bool | None = None,
+                 latents: torch.Tensor | None = None,
                  eta: float = 0.0, output_type: str = "np", decode_chunk: int = 2, progress: bool = True) -> LampOutput:
         """Generate videos: the settings resolved once (:meth:`resolve`), then :meth:`sample`.
 
@@ -143,11 +160,15 @@ class LampPipeline(DiffusionPipeline):
         16 frames of 320x512 (the paper's). num_inference_steps, guidance_scale: default to the
         loaded motion file's generation settings, else the paper's 50 steps and guidance 12.5.
         shared_noise_alpha: weight of the shared noise (0 = independent frames).
-        adain: True (default schedule), False, or an AdaINSchedule. Other arguments: see :meth:`sample`.
+        adain: True (default schedule), False, or an AdaINSchedule. frame_init: start frames 2..N
+        from frame 1's per-channel mean latent noised to the first step's level instead of from
+        pure noise (see :func:`frame_init_latents`); None = the loaded motion file's setting, else
+        off. Other arguments: see :meth:`sample`.
         """
         settings = SamplingSettings(frames=num_frames, height=height, width=width, sampling_steps=num_inference_steps,
                                     guidance=guidance_scale, negative_prompt=negative_prompt,
-                                    shared_noise=shared_noise_alpha, adain=adain, histogram_matching=histogram_matching)
+                                    shared_noise=shared_noise_alpha, adain=adain, histogram_matching=histogram_matching,
+                                    frame_init=frame_init)
         return self.sample(prompt, first_frame, self.resolve(settings).values, generator=generator, latents=latents, eta=eta,
                            output_type=output_type, decode_chunk=decode_chunk, progress=progress)
 
@@ -194,8 +215,11 @@ class LampPipeline(DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         shape = (batch, z1.shape[1], num_frames, *z1.shape[3:])
         if latents is None:
-            noise = torch.randn(shape, generator=generator, dtype=torch.float32)
-            latents = shared_noise(noise, settings.shared_noise).to(self.device) * self.scheduler.init_noise_sigma
+            noise = shared_noise(torch.randn(shape, generator=generator, dtype=torch.float32), settings.shared_noise)
+            if settings.frame_init:
+                latents = frame_init_latents(self.scheduler, z1.float(), noise.to(self.device))
+            else:
+                latents = noise.to(self.device) * self.scheduler.init_noise_sigma
         elif tuple(latents.shape) != shape:
             raise ValueError(f"latents have shape {tuple(latents.shape)}; expected {shape}")
         latents = latents.to(self.device, torch.float32).clone()

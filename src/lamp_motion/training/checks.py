@@ -27,8 +27,7 @@ from ..data.toy.motions import get_motion
 from ..data.toy.scene import ALL_BACKGROUNDS, COLOURS
 from ..data.toy.sets import first_frame
 from ..metrics.clip_metrics import ClipScorer
-from ..metrics.toy import TrainingPalette, score_video
-from ..metrics.toy_eval import palette_from_folder, toy_motion_for
+from ..metrics.toy import TrainingPalette, palette_from_folder, score_video, toy_motion_for
 from .config import TrainConfig
 
 MAX_LEAKAGE = 0.3  # ToyCheck warns above this leakage towards the training palette

@@ -54,11 +54,6 @@ class TrainConfig:
     # ResNet / output GroupNorm statistics: "joint" (over the clip's frames, frame 1 included, as the authors' code;
     # lowers the raw model's leakage on sets of one look, docs/experiments.md) or "per_frame" (each frame alone)
     groupnorm: str = _OPTIONS.groupnorm
-    # Beyond the paper (issue 22; docs/results.md, *Where frame 1 is lost*): attention from every frame to
-    # frame 1 after every ResNet of the levels the base has no attention at (the toy base's finest), and
-    # frame 1's timestep: "shared" (the video's, the paper's) or "zero" (frame 1 is clean: timestep 0).
-    reference_attention: bool = _OPTIONS.reference_attention
-    first_frame_timestep: str = _OPTIONS.first_frame_timestep
 
     # --- optimisation -------------------------------------------------------------
     steps: int = 30000  # optimiser steps (the release trains 30,000 for a motion, ~500 for one video)
@@ -84,6 +79,9 @@ class TrainConfig:
     # LampPipeline default to them (an explicit setting still wins).
     sample_steps: int = FALLBACKS["sampling_steps"]  # DDIM steps (the paper's 50)
     sample_guidance: float = FALLBACKS["guidance"]  # classifier-free guidance scale (the paper's 12.5; <= 1 turns it off)
+    # Start later frames from frame 1's mean colour noised to the first step (LampPipeline frame_init;
+    # beyond the paper, issue 22). Motion files without the record generate without it.
+    sample_frame_init: bool = FALLBACKS["frame_init"]
 
     # --- outputs ------------------------------------------------------------------
     motion_dtype: str = "fp16"  # dtype of the saved motion file: fp32, fp16 or bf16
@@ -120,14 +118,12 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.motion_dtype not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"motion_dtype={self.motion_dtype!r}; use fp32, fp16 or bf16")
-        self.motion_options()  # validates conv_mode, train_layers, groupnorm and first_frame_timestep
-        if self.first_frame_timestep == "zero" and not self.first_frame_conditioning:
-            raise ValueError("first_frame_timestep='zero' needs first_frame_conditioning: true (frame 1 is clean only then)")
+        self.motion_options()  # validates conv_mode and train_layers
         check_training_numbers(self)
 
     def generation_settings(self) -> dict[str, float | int]:
         """The generation settings the motion file records (see :data:`lamp_motion.models.motion_file.GENERATION_KEYS`)."""
-        return {"steps": self.sample_steps, "guidance": self.sample_guidance}
+        return {"steps": self.sample_steps, "guidance": self.sample_guidance, "frame_init": self.sample_frame_init}
 
     def motion_options(self) -> MotionOptions:
         """The video UNet's options: this config's fields of the same names."""

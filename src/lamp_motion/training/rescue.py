@@ -15,10 +15,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..errors import TrainingError
 from ..files import OutputWriteError
 from ..models import LampMotionAdapter, VideoUNet
 from .checkpoint import checkpoint_problem, list_checkpoints, save_checkpoint
-from .errors import TrainingError
 
 
 def save_checkpoint_or_rescue(folder: Path, step: int, video: VideoUNet, optimizer, lr_scheduler, config: dict,

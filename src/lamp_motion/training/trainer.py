@@ -29,6 +29,7 @@ from ..builtin import resolve_base
 from ..config_io import config_to_yaml
 from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_videos
 from ..data.augment import jitter_colours
+from ..errors import TrainingError
 from ..files import check_output_folder, slug, write_text_atomic
 from ..models import LampMotionAdapter, VideoUNet
 from ..models.loading import BaseModel, load_base
@@ -40,7 +41,6 @@ from ..video_io import write_video
 from .checkpoint import load_checkpoint, resolve_resume
 from .checks import VideoCheck
 from .config import TrainConfig
-from .errors import TrainingError
 from .hooks import TrainingHooks
 from .rescue import save_checkpoint_or_rescue, save_motion_or_rescue
 

@@ -13,11 +13,10 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from ..errors import SettingError
+from ..errors import SettingError, TrainingError
 from ..files import OutputWriteError
 from ..settings import LABELS as SAMPLING_LABELS
 from ..settings import SamplingSettings
-from ..training.errors import TrainingError
 from ..video_io import VIDEO_SUFFIXES
 from .handlers import Handlers, UISettings, VideoOutput
 

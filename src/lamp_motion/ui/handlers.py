@@ -18,7 +18,6 @@ from ..data import scan_videos
 from ..files import slug
 from ..settings import SamplingSettings
 from ..video_io import read_video
-from . import actions
 from .library import MOTION_FILE, check_name, find_motion, list_motions
 from .tuning import TuneJob, defaults, tune_config
 from .uploads import UploadError, UploadLimits, check_video_lengths, collect_uploads, count_videos, server_folder
@@ -140,7 +139,7 @@ class Handlers:
     # ---- Generate, Edit, Evaluate -----------------------------------------------------
     def generate(self, motion: str, image: str | None, image_prompt: str, t2i: str, prompt: str, frames: float | None,
                  seed: float, steps: float | None, guidance: float | None, shared_noise: float) -> VideoOutput:
-        from ..jobs import GenerateSettings
+        from ..jobs import GenerateSettings, generate
 
         entry = find_motion(self.settings.motions, motion)
         lines: list[str] = []
@@ -150,12 +149,12 @@ class Handlers:
             sampling=SamplingSettings(frames=_int(frames), sampling_steps=_int(steps),
                                       guidance=float(guidance) if guidance else None, shared_noise=float(shared_noise)),
             seed=int(seed or 0), device=self.settings.device)
-        result = actions.generate(settings, log=lines.append)
+        result = generate(settings, log=lines.append)
         return _video_output(result.videos[0], result.settings, lines)
 
     def edit(self, motion: str, video: str | None, image: str | None, prompt: str, steps: float | None,
              seed: float) -> VideoOutput:
-        from ..jobs import EditSettings
+        from ..jobs import EditSettings, edit
 
         entry = find_motion(self.settings.motions, motion)
         if not video:
@@ -169,7 +168,7 @@ class Handlers:
                                 out=_new_folder(self.settings.work / "edits", prompt),
                                 sampling=SamplingSettings(sampling_steps=_int(steps)), seed=int(seed or 0),
                                 device=self.settings.device)
-        result = actions.edit(settings, log=lines.append)
+        result = edit(settings, log=lines.append)
         return _video_output(result.video, result.settings, lines)
 
     def batches(self) -> list[str]:
@@ -180,7 +179,7 @@ class Handlers:
 
     def evaluate(self, batch: str, clip: str) -> tuple[str, list[str]]:
         """The evaluation's Markdown tables and its files (eval.json, eval.md)."""
-        from ..jobs import EvaluateSettings
+        from ..jobs import EvaluateSettings, evaluate
 
         if batch not in self.batches():
             raise ValueError(f"batch {batch!r} is not a finished batch; choose one from the list")
@@ -188,7 +187,7 @@ class Handlers:
         clip = (clip or "").strip()
         settings = EvaluateSettings(inputs=[folder], clip=clip or None, no_clip=not clip, out=folder / "eval",
                                     device=None if self.settings.device == "auto" else self.settings.device)
-        result = actions.evaluate(settings, log=lambda line: None)
+        result = evaluate(settings, log=lambda line: None)
         return result.markdown, [str(result.json_path), str(result.md_path)]
 
 

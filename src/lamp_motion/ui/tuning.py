@@ -14,9 +14,9 @@ from pathlib import Path
 
 from ..config_io import load_config
 from ..jobs.demo import toy_config
+from ..jobs.train import train
 from ..training.config import TrainConfig
 from ..training.hooks import TrainingHooks
-from . import actions
 
 
 def template(base: str | None) -> TrainConfig:
@@ -111,7 +111,7 @@ class TuneJob:
 
     def _run(self) -> None:
         try:
-            self.motion_file = actions.train(self.config, self.hooks)
+            self.motion_file = train(self.config, hooks=self.hooks).motion_file
             self.outcome = "done"
         except KeyboardInterrupt as interrupt:
             self.outcome, self.message = "stopped", str(interrupt) or "stopped"

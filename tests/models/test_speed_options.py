@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lamp_motion.models import VideoUNet
+from lamp_motion.models import MotionOptions, VideoUNet
 from lamp_motion.models.speed import allow_tf32, compile_video_unet, fused_attention_only
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.training.trainer import _make_optimizer
@@ -17,7 +17,7 @@ from tests.helpers import make_tiny_unet
 
 def random_video_unet(seed: int = 1) -> VideoUNet:
     """A tiny video UNet whose added layers are random (fresh ones are zero and hide mistakes)."""
-    video = VideoUNet.inflate(make_tiny_unet())
+    video = VideoUNet.inflate(make_tiny_unet(), MotionOptions(groupnorm="per_frame"))
     video.freeze_base()
     gen = torch.Generator().manual_seed(seed)
     params = dict(video.unet.named_parameters())
@@ -35,13 +35,27 @@ def inputs(frames: int = 5, batch: int = 2):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_every_attention_runs_in_a_fused_kernel(dtype):
-    """First-frame, cross and temporal attention, forward and backward, with the math kernel switched off."""
-    video = random_video_unet().to(dtype)
+    """First-frame, cross and temporal attention, forward and backward, with the math kernel switched off:
+    the gradients are those of the default kernels in float32 (to rounding in bfloat16)."""
+    reference = gradients(random_video_unet(), torch.float32)
+    with fused_attention_only():
+        fused = gradients(random_video_unet().to(dtype), dtype)
+    assert fused.keys() == reference.keys()
+    if dtype == torch.float32:
+        for name, grad in reference.items():
+            torch.testing.assert_close(fused[name], grad, rtol=1e-3, atol=1e-6, msg=name)
+    else:
+        ours, theirs = torch.cat([g.flatten() for g in fused.values()]), torch.cat([g.flatten() for g in reference.values()])
+        assert torch.count_nonzero(theirs) > 0
+        assert F.cosine_similarity(ours, theirs, dim=0) > 0.99
+
+
+def gradients(video: VideoUNet, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The float32 gradients of every trainable parameter for a fixed loss on fixed inputs."""
     video.train()
     latents, t, text = inputs()
-    with fused_attention_only():
-        video(latents.to(dtype), t, text.to(dtype)).float().square().mean().backward()
-    assert all(p.grad is not None for p in video.trainable_parameters().values())
+    video(latents.to(dtype), t, text.to(dtype)).float().square().mean().backward()
+    return {name: p.grad.float() for name, p in video.trainable_parameters().items()}
 
 
 def test_fused_attention_only_refuses_what_needs_the_math_kernel():

@@ -21,16 +21,16 @@ def test_round_trip_gives_identical_outputs(tmp_path, dtype):
         with torch.no_grad():
             for p in video.trainable_parameters().values():
                 p.copy_(p.to(getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[dtype])).float())
-    fresh = VideoUNet.inflate(make_tiny_unet(0))
+    fresh = VideoUNet.inflate(make_tiny_unet(0), MotionOptions(groupnorm="per_frame"))
     header = load_motion(fresh, path)
-    assert header.prompt == "horse run" and header.options == MotionOptions()
+    assert header.prompt == "horse run" and header.options == MotionOptions(groupnorm="per_frame")
     latents, t, text = inputs()
     assert torch.equal(fresh(latents, t, text), video(latents, t, text))
 
 
 @torch.no_grad()
 def test_whole_unet_motion_file_round_trips(tmp_path):
-    options = MotionOptions(train_layers="unet")
+    options = MotionOptions(train_layers="unet", groupnorm="per_frame")
     video = trained_video(options=options)
     for p in video.unet.parameters():
         p.add_(0.01)  # every weight "trained"
@@ -41,7 +41,7 @@ def test_whole_unet_motion_file_round_trips(tmp_path):
     latents, t, text = inputs()
     assert torch.equal(fresh(latents, t, text), video(latents, t, text))
     with pytest.raises(MotionFileError, match="options"):  # a LAMP-set model cannot take it
-        load_motion(VideoUNet.inflate(make_tiny_unet(0)), path)
+        load_motion(VideoUNet.inflate(make_tiny_unet(0), MotionOptions(groupnorm="per_frame")), path)
 
 
 def test_options_without_train_layers_mean_the_papers_set():
@@ -59,18 +59,22 @@ def test_file_holds_only_trainable_tensors_and_metadata(tmp_path):
     size = path.stat().st_size
     trainable = sum(p.numel() for p in video.trainable_parameters().values())
     assert 2 * trainable <= size < 2 * trainable + 64 * 1024
+    with safe_open(str(path), framework="pt") as f:  # each tensor is its parameter rounded to fp16
+        for name, p in video.trainable_parameters().items():
+            stored = f.get_tensor(name)
+            assert stored.dtype == torch.float16 and torch.equal(stored, p.detach().half())
 
 
 def test_other_architecture_names_the_first_mismatching_tensor(tmp_path):
     path = save_motion(trained_video(), tmp_path / "m.safetensors")
-    other = VideoUNet.inflate(make_tiny_unet(0, block_out_channels=(16, 48)))
+    other = VideoUNet.inflate(make_tiny_unet(0, block_out_channels=(16, 48)), MotionOptions(groupnorm="per_frame"))
     with pytest.raises(MotionFileError, match=r"tensor '.*' has shape .*, expected .*another base"):
         load_motion(other, path)
 
 
 def test_other_weights_fail_unless_allowed(tmp_path):
     path = save_motion(trained_video(seed=0), tmp_path / "m.safetensors")
-    other = VideoUNet.inflate(make_tiny_unet(seed=3))
+    other = VideoUNet.inflate(make_tiny_unet(seed=3), MotionOptions(groupnorm="per_frame"))
     before = {n: p.clone() for n, p in other.trainable_parameters().items()}
     with pytest.raises(MotionFileError, match="trained on another base.*allow_other_base"):
         load_motion(other, path)
@@ -80,13 +84,13 @@ def test_other_weights_fail_unless_allowed(tmp_path):
 
 def test_same_base_in_half_precision_matches_fingerprint(tmp_path):
     path = save_motion(trained_video(seed=0), tmp_path / "m.safetensors")
-    half = VideoUNet.inflate(make_tiny_unet(0).to(torch.float16))
+    half = VideoUNet.inflate(make_tiny_unet(0).to(torch.float16), MotionOptions(groupnorm="per_frame"))
     load_motion(half, path)
 
 
 def test_other_options_fail_clearly(tmp_path):
     path = save_motion(trained_video(), tmp_path / "m.safetensors")
-    other = VideoUNet.inflate(make_tiny_unet(0), MotionOptions(temporal_attention=False))
+    other = VideoUNet.inflate(make_tiny_unet(0), MotionOptions(temporal_attention=False, groupnorm="per_frame"))
     with pytest.raises(MotionFileError, match="trained with options"):
         load_motion(other, path)
 

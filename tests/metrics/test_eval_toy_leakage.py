@@ -13,10 +13,10 @@ from lamp_motion.cli.main import main as lamp_main
 from lamp_motion.data.toy.motions import MOTIONS
 from lamp_motion.data.toy.scene import COLOURS, draw
 from lamp_motion.data.toy.sets import first_frame, make_set
-from lamp_motion.jobs.outputs import write_outputs
-from lamp_motion.metrics.toy_eval import frames_from_contact_sheet, palette_from_folder, toy_motion_for
-from lamp_motion.models import VideoUNet, save_motion
-from lamp_motion.video_io import write_contact_sheet, write_video
+from lamp_motion.jobs.common import write_outputs
+from lamp_motion.metrics.toy import palette_from_folder, toy_motion_for
+from lamp_motion.models import MotionOptions, VideoUNet, save_motion
+from lamp_motion.video_io import frames_from_contact_sheet, write_contact_sheet, write_video
 from tests.helpers import make_tiny_unet
 
 
@@ -102,7 +102,7 @@ def test_eval_finds_the_training_set_in_the_motion_file_and_scores_the_contact_s
         tmp_path, training_set, monkeypatch) -> None:
     monkeypatch.chdir(training_set.parent)  # `lamp train` read data: relative to the folder it ran in
     config = f"data: {training_set.name}\nsteps: 2\n"
-    motion = save_motion(VideoUNet.inflate(make_tiny_unet()), tmp_path / "run" / "motion.safetensors", dtype="fp32",
+    motion = save_motion(VideoUNet.inflate(make_tiny_unet(), MotionOptions(groupnorm="per_frame")), tmp_path / "run" / "motion.safetensors", dtype="fp32",
                          extra_metadata={"prompt": "moves right", "config": config})
     clean, leaking = _leaking_and_clean(2)
     out = tmp_path / "videos"

@@ -35,7 +35,7 @@ def test_fresh_video_unet_equals_2d_unet_frame_by_frame(tiny_unet):
 @torch.no_grad()
 def test_first_frame_attention_keeps_frame_one(tiny_unet):
     reference = copy.deepcopy(tiny_unet)
-    video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))  # joint statistics mix the frames
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))
     latents, t, text = inputs()
     out = video(latents, t, text)
     alone = reference(latents[:, :, 0], t, text).sample
@@ -46,7 +46,7 @@ def test_first_frame_attention_keeps_frame_one(tiny_unet):
 
 def test_every_2d_parameter_survives_inflation(tiny_unet):
     before = {name: p.detach().clone() for name, p in tiny_unet.named_parameters()}
-    video = VideoUNet.inflate(tiny_unet)
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))
     after = dict(video.unet.named_parameters())
     for name, value in before.items():
         assert name in after, name
@@ -111,7 +111,7 @@ def expected_trainable_count(config: dict) -> tuple[int, int, int]:
 
 
 def test_trainable_set_is_added_layers_plus_to_q(tiny_unet):
-    video = VideoUNet.inflate(tiny_unet)
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))
     count = video.freeze_base()
     trainable = {n for n, p in video.unet.named_parameters() if p.requires_grad}
     to_q = {n for n in trainable if n.endswith("attn1.to_q.weight")}
@@ -122,14 +122,14 @@ def test_trainable_set_is_added_layers_plus_to_q(tiny_unet):
 
 
 def test_train_layers_widen_the_trainable_set(tiny_unet):
-    lamp = set(VideoUNet.inflate(copy.deepcopy(tiny_unet)).trainable_parameter_names())
-    attn1 = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(train_layers="attn1"))
+    lamp = set(VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="per_frame")).trainable_parameter_names())
+    attn1 = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(train_layers="attn1", groupnorm="per_frame"))
     attn1.freeze_base()
     trained = {n for n, p in attn1.unet.named_parameters() if p.requires_grad}
     every_attn1 = {n for n, _ in attn1.unet.named_parameters() if ".attn1." in n}
     assert {n.rsplit(".", 2)[-2] for n in every_attn1} == {"to_q", "to_k", "to_v", "0"}  # 0: to_out's linear
     assert trained == lamp | every_attn1 and lamp < trained
-    unet = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(train_layers="unet"))
+    unet = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(train_layers="unet", groupnorm="per_frame"))
     count = unet.freeze_base()
     assert count == sum(p.numel() for p in unet.unet.parameters())
     assert all(p.requires_grad for p in unet.unet.parameters())
@@ -140,7 +140,7 @@ def test_train_layers_widen_the_trainable_set(tiny_unet):
 def test_sd14_size_counts_match_method_notes():
     with torch.device("meta"):
         unet = UNet2DConditionModel(**SD14_UNET)
-    video = VideoUNet.inflate(unet)
+    video = VideoUNet.inflate(unet, MotionOptions(groupnorm="per_frame"))
     count = video.freeze_base()
     convs, blocks, params = expected_trainable_count(SD14_UNET)
     assert video.report["motion_convs"] == convs == 66
@@ -157,7 +157,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_unet):
     latents, t, text = inputs(b=1, f=4)
     grads = []
     for checkpointing in (False, True):
-        video = VideoUNet.inflate(copy.deepcopy(tiny_unet))
+        video = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="per_frame"))
         randomise_added(video)
         video.freeze_base()
         video.train()
@@ -171,8 +171,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_unet):
 
 
 def test_ablation_switches_remove_their_layers(tiny_unet):
-    video = VideoUNet.inflate(tiny_unet, MotionOptions(motion_conv=False, first_frame_attention=False, temporal_attention=False,
-                                                    groupnorm="per_frame"))
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(motion_conv=False, first_frame_attention=False, temporal_attention=False, groupnorm="per_frame"))
     assert video.added_parameter_names == []
     assert video.report == {"motion_convs": 0, "first_frame_attention": 0, "temporal_attention": 0, "added_parameters": 0}
     with pytest.raises(ValueError, match="conv_mode"):
@@ -190,44 +189,6 @@ def test_non_sd1_unets_are_rejected():
 
 
 def test_video_unet_checks_its_layout(tiny_unet):
-    video = VideoUNet.inflate(tiny_unet)
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))
     with pytest.raises(ValueError, match=r"\(b, c, f, h, w\)"):
         video(torch.randn(2, 4, 8, 8), 1, torch.randn(2, 7, 24))
-
-
-def test_reference_attention_starts_as_identity_and_lets_later_frames_read_frame_one(tiny_unet):
-    bare = MotionOptions(motion_conv=False, first_frame_attention=False, temporal_attention=False, groupnorm="per_frame")
-    reference = VideoUNet.inflate(copy.deepcopy(tiny_unet), bare)
-    video = VideoUNet.inflate(tiny_unet, MotionOptions(**{**bare.to_dict(), "reference_attention": True}))
-    # one per ResNet of the blocks without attentions: the DownBlock2D's and the UpBlock2D's
-    resnets = len(tiny_unet.down_blocks[1].resnets) + len(tiny_unet.up_blocks[0].resnets)
-    assert video.report["reference_attention"] == resnets
-    assert all(".reference." in name for name in video.added_parameter_names)
-    latents, t, text = inputs()
-    with torch.no_grad():
-        assert torch.allclose(video(latents, t, text), reference(latents, t, text), atol=1e-6)
-        randomise_added(video)
-        other_first = latents.clone()
-        other_first[:, :, 0] = torch.randn_like(latents[:, :, 0])
-        # bare, a later frame ignores frame 1; with reference attention it reads it
-        assert torch.allclose(reference(latents, t, text)[:, :, 1:], reference(other_first, t, text)[:, :, 1:], atol=1e-6)
-        assert not torch.allclose(video(latents, t, text)[:, :, 1:], video(other_first, t, text)[:, :, 1:], atol=1e-3)
-
-
-@torch.no_grad()
-def test_first_frame_timestep_zero_runs_frame_one_at_t0(tiny_unet):
-    reference = copy.deepcopy(tiny_unet)
-    options = MotionOptions(first_frame_attention=False, first_frame_timestep="zero", groupnorm="per_frame")
-    video = VideoUNet.inflate(tiny_unet, options)
-    latents, t, text = inputs()
-    out = video(latents, t, text)
-    assert torch.allclose(out[:, :, 0], reference(latents[:, :, 0], torch.zeros_like(t), text).sample, atol=1e-5)
-    assert torch.allclose(out[:, :, 1:], frame_by_frame(reference, latents, t, text)[:, :, 1:], atol=1e-5)
-    with pytest.raises(ValueError, match="first_frame_timestep"):
-        MotionOptions(first_frame_timestep="first")
-
-
-def test_options_missing_from_old_files_read_as_they_were_trained():
-    old = {"motion_conv": True, "conv_mode": "causal", "first_frame_attention": True, "temporal_attention": True}
-    options = MotionOptions.from_dict(old)
-    assert (options.groupnorm, options.reference_attention, options.first_frame_timestep) == ("per_frame", False, "shared")

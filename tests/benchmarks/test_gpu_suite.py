@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SUITE = REPO / "benchmarks" / "gpu_suite.sh"
 SECTIONS = ("train-gpu", "generate-gpu", "animatediff-gpu", "compile-gpu")
 

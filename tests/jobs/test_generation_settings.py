@@ -60,7 +60,7 @@ def toy_motion(tmp_path_factory):
 
 def test_motion_file_records_the_configs_generation_settings(toy_motion):
     header = read_motion_header(toy_motion)
-    assert header.generation == {"steps": 25, "guidance": 4.0}
+    assert header.generation == {"steps": 25, "guidance": 4.0, "frame_init": False}
 
 
 def test_plain_generate_uses_the_motions_settings_and_keeps_the_object(toy_motion, tmp_path):
@@ -112,3 +112,27 @@ def test_old_motion_files_without_settings_fall_back_to_the_papers(toy_motion, t
     assert read_motion_header(old).generation == {}
     paper = LampPipeline.from_motion(str(old)).resolve().values
     assert (paper.sampling_steps, paper.guidance) == (50, 12.5)
+
+
+def test_frame_init_starts_later_frames_from_frame_ones_mean_and_follows_the_motion_file(toy_motion):
+    import torch
+
+    from lamp_motion.pipelines.lamp_pipeline import frame_init_latents
+
+    pipe = LampPipeline.from_motion(str(toy_motion))
+    pipe.scheduler.set_timesteps(25)
+    z1 = torch.randn(1, 4, 1, 16, 16)
+    noise = torch.randn(1, 4, 16, 16, 16)
+    alpha_bar = pipe.scheduler.alphas_cumprod[pipe.scheduler.timesteps[0]]
+    expected = alpha_bar.sqrt() * z1.mean(dim=(-2, -1), keepdim=True) + (1 - alpha_bar).sqrt() * noise
+    assert torch.allclose(frame_init_latents(pipe.scheduler, z1, noise), expected, atol=1e-6)
+
+    image, _ = first_frame("move_right", seed=14, colour="orange", shape="circle")
+    run = dict(prompt="an orange circle moves right", first_frame=Image.fromarray(image), num_inference_steps=2,
+               output_type="latent", progress=False)
+    off = pipe(**run, generator=0, frame_init=False).latents
+    on = pipe(**run, generator=0, frame_init=True).latents
+    assert not torch.allclose(on, off) and torch.equal(on[:, :, 0], off[:, :, 0])
+    assert torch.equal(pipe(**run, generator=0).latents, off)  # the motion file records frame_init: false
+    pipe.generation = {**pipe.generation, "frame_init": True}
+    assert torch.equal(pipe(**run, generator=0).latents, on)

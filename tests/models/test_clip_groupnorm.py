@@ -12,6 +12,7 @@ from torch import nn
 from lamp_motion.models import MotionOptions, VideoUNet
 from lamp_motion.models.clip_norm import ClipGroupNorm
 from lamp_motion.models.layout import FrameContext, fold_frames, unfold_frames
+from lamp_motion.training.config import TrainConfig
 from tests.helpers import TINY_UNET
 
 
@@ -60,13 +61,16 @@ def test_joint_replaces_exactly_the_resnet_norms_and_conv_norm_out(tiny_unet):
     assert video.added_parameter_names == per_frame_added
 
 
-@torch.no_grad()
-def test_joint_is_the_default_and_a_new_train_configs(tiny_unet):
-    from lamp_motion.training.config import TrainConfig
+def test_default_options_are_a_new_training_configs():
+    assert MotionOptions() == TrainConfig().motion_options()
+    assert MotionOptions().groupnorm == "joint"
 
-    assert MotionOptions() == TrainConfig().motion_options() and MotionOptions().groupnorm == "joint"
+
+@torch.no_grad()
+def test_joint_is_the_model_without_the_option_and_per_frame_has_no_clip_norms(tiny_unet):
     plain = VideoUNet.inflate(copy.deepcopy(tiny_unet))
     explicit = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="joint"))
+    assert plain.report["clip_groupnorms"] == explicit.report["clip_groupnorms"] > 0
     latents, t, text = _inputs()
     assert torch.equal(plain(latents, t, text), explicit(latents, t, text))
     per_frame = VideoUNet.inflate(copy.deepcopy(tiny_unet), MotionOptions(groupnorm="per_frame"))

@@ -50,3 +50,4 @@ def test_offset_adds_a_constant_per_frame_and_channel():
 def test_noise_offset_is_checked(value):
     with pytest.raises(ValueError, match="noise_offset"):
         TrainConfig(noise_offset=value)
+

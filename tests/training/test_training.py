@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from lamp_motion.config_io import ConfigError, load_config
-from lamp_motion.models import VideoUNet
+from lamp_motion.models import MotionOptions, VideoUNet
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.training.trainer import Trainer, diffusion_loss, train
 from tests.helpers import tiny_config
@@ -47,7 +47,7 @@ def test_loss_goes_down_and_frozen_weights_stay(motion_folder, tiny_sd_folder, t
 
 
 def test_frame_one_gets_no_gradient(tiny_unet):
-    video = VideoUNet.inflate(tiny_unet)
+    video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))
     video.freeze_base()
     from diffusers import DDPMScheduler
 

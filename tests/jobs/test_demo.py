@@ -14,8 +14,8 @@ from lamp_motion.cli.main import main
 from lamp_motion.data.toy.motions import MOTIONS
 from lamp_motion.data.toy.scene import draw
 from lamp_motion.data.toy.sets import first_frame, make_set
+from lamp_motion.jobs.common import write_outputs
 from lamp_motion.jobs.demo import HELD_OUT_COLOURS, SCORES, TRAIN_COLOURS, write_report
-from lamp_motion.jobs.outputs import write_outputs
 from lamp_motion.video_io import read_video
 
 
@@ -31,6 +31,9 @@ def test_cut_down_demo_writes_readable_outputs(tmp_path) -> None:
 
     records = sorted((out / "videos").glob("*.json"))
     assert len(records) == 2  # one video from a rendered first frame, one from the base model
+    raw = sorted((out / "videos_raw").glob("*.json"))  # the same two with AdaIN and histogram matching off
+    assert [json.loads(r.read_text())["adain"] for r in raw] == [False, False]
+    assert [r.name for r in raw] == [r.name for r in records]
     sources = set()
     for record_path in records:
         record = json.loads(record_path.read_text())
@@ -44,7 +47,8 @@ def test_cut_down_demo_writes_readable_outputs(tmp_path) -> None:
     assert sources == {"image", "base"}
 
     report = json.loads((out / "report.json").read_text())
-    assert len(report["videos"]) == 2
+    assert sorted(row["mode"] for row in report["videos"]) == ["raw", "raw", "shipped", "shipped"]
+    assert {"rendered image, shipped", "rendered image, raw", "base model, raw"} <= set(report["summary"])
     for row in report["videos"]:
         assert all(0.0 <= row[key] <= 1.0 for key in SCORES)
     truth = report["summary"]["training videos (ground truth)"]

@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
+from lamp_motion.models import MotionOptions
 from lamp_motion.models.loading import load_base
-from lamp_motion.pipelines.inversion import ddim_invert
+from lamp_motion.pipelines.editing import ddim_invert
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
 from lamp_motion.pipelines.long_video import generate_long, window_starts
 from lamp_motion.settings import SamplingSettings
@@ -19,7 +20,7 @@ SIZE = dict(height=32, width=32)
 
 @pytest.fixture(scope="module")
 def pipe(tiny_sd_folder):
-    pipe = LampPipeline.from_base(load_base(str(tiny_sd_folder)))
+    pipe = LampPipeline.from_base(load_base(str(tiny_sd_folder)), options=MotionOptions(groupnorm="per_frame"))
     randomise_added(pipe.unet, seed=3, scale=0.1)  # a "trained" motion, so frames interact
     return pipe
 

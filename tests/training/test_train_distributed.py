@@ -17,7 +17,7 @@ from lamp_motion.config_io import config_to_yaml
 from lamp_motion.training.trainer import Trainer, TrainingError
 from tests.helpers import tiny_config
 
-WORKER = Path(__file__).with_name("ddp_worker.py")
+WORKER = Path(__file__).parent.parent / "ddp_worker.py"
 
 
 def free_port() -> int:

@@ -31,7 +31,7 @@ def video():
 
 @pytest.fixture(scope="module")
 def pipe(tiny_sd_folder, video):
-    pipe = LampPipeline.from_base(load_base(str(tiny_sd_folder)))
+    pipe = LampPipeline.from_base(load_base(str(tiny_sd_folder)), options=MotionOptions(groupnorm="per_frame"))
     randomise_added(pipe.unet, seed=3, scale=0.1)  # a "trained" motion, so frames interact
     # The random tiny VAE gives latents of std ~0.2; set its scaling factor as SD's was chosen, so the
     # source latents have unit std like the noise DDIM expects (relative errors then mean what they say).
@@ -99,7 +99,7 @@ def test_source_clip_takes_every_stride_th_frame_and_fits_it(video):
 def edit_files(tiny_sd_folder, video, tmp_path_factory):
     """A motion file as `lamp train` writes it for the tiny base (4 frames at stride 2), the source video, an edit."""
     root = tmp_path_factory.mktemp("edit")
-    unet = VideoUNet.inflate(load_base(str(tiny_sd_folder)).unet, MotionOptions())
+    unet = VideoUNet.inflate(load_base(str(tiny_sd_folder)).unet, MotionOptions(groupnorm="per_frame"))
     randomise_added(unet, seed=3, scale=0.1)
     save_motion(unet, root / "motion.safetensors", dtype="fp32", extra_metadata={
         "prompt": "moves right", "base": str(tiny_sd_folder), "num_frames": "4", "height": "32", "width": "32",
@@ -266,6 +266,6 @@ def test_pipeline_and_edit_video_default_to_the_motion_files_training_size(edit_
     out = pipe("a red square", first, num_frames=3, height=16, width=24, num_inference_steps=1, guidance_scale=1.0,
                output_type="latent", progress=False)  # given sizes win
     assert tuple(out.latents.shape[2:]) == (3, 16 // pipe.vae_scale_factor, 24 // pipe.vae_scale_factor)
-    bare = LampPipeline.from_base(load_base(str(tiny_sd_folder)))  # no motion file: the paper's size
+    bare = LampPipeline.from_base(load_base(str(tiny_sd_folder)), options=MotionOptions(groupnorm="per_frame"))  # no motion file: the paper's size
     paper = bare.resolve().values
     assert (paper.frames, paper.height, paper.width) == (16, 320, 512)

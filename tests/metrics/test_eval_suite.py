@@ -14,8 +14,8 @@ from lamp_motion.cli.main import main as lamp_main
 from lamp_motion.data.toy.sets import first_frame
 from lamp_motion.metrics import paper
 from lamp_motion.metrics.suite import paper_prompt_sets
-from lamp_motion.metrics.toy_eval import toy_motion_for
-from lamp_motion.models import VideoUNet, save_motion
+from lamp_motion.metrics.toy import toy_motion_for
+from lamp_motion.models import MotionOptions, VideoUNet, save_motion
 from lamp_motion.models.loading import load_base
 from lamp_motion.video_io import write_video
 
@@ -37,7 +37,7 @@ def motions(tiny_sd_folder, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("motions")
     files = {}
     for index, prompt in enumerate(["helicopter", "a waterfall flows", "moves right"]):
-        video = VideoUNet.inflate(load_base(str(tiny_sd_folder)).unet)
+        video = VideoUNet.inflate(load_base(str(tiny_sd_folder)).unet, MotionOptions(groupnorm="per_frame"))
         generator = torch.Generator().manual_seed(index)
         with torch.no_grad():  # small non-zero motion layers, so that the motion changes the frames
             for param in video.trainable_parameters().values():
