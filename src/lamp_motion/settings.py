@@ -34,10 +34,11 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | N
     its key in the settings JSON (default: the name); ``recorded``: ``(part, key)`` of the motion
     file's value used when the field is None (part "trained": the training size, "generation":
     the recorded generation settings); ``fallback``: the paper's value when the motion file
-    records none. Other keywords (``metavar``, ``choices``, ``nargs``, ``type``) go to argparse.
+    records none; ``cli``: False for a setting without a flag. Other keywords (``metavar``,
+    ``choices``, ``nargs``, ``type``) go to argparse.
     """
     metadata = {"help": help, "flag": flag, "label": label, "record": record, "recorded": recorded,
-                "fallback": fallback, "argparse": argparse}
+                "fallback": fallback, "cli": cli, "argparse": argparse}
     return field(default=default, metadata=metadata)
 
 

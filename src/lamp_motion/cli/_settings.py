@@ -38,8 +38,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser | argparse._ArgumentG
             parser.add_argument(flag_of(spec), dest=spec.name, action=action, default=default, help=spec.metadata["help"])
             continue
         kind = TYPES.get(str(spec.type).split(" | ")[0], str)
+        options = {"metavar": flag_of(spec).lstrip("-").replace("-", "_").upper(), **spec.metadata["argparse"]}
         parser.add_argument(flag_of(spec), dest=spec.name, type=kind, default=default, help=spec.metadata["help"],
-                            **spec.metadata["argparse"])
+                            **options)
 
 
 def sampling_from_args(args: argparse.Namespace) -> SamplingSettings:
