@@ -121,5 +121,5 @@ def test_the_pipeline_resolves_once_per_call_and_never_in_sample(pipe, monkeypat
     settings = original(SamplingSettings(frames=3, height=32, width=32, sampling_steps=1), pipe).values
     out = pipe.sample("x", image, settings, output_type="latent", progress=False)
     assert len(calls) == 1 and out.latents.shape[2] == 3
-    with pytest.raises(ValueError, match="sampling_steps, guidance not resolved"):
+    with pytest.raises(ValueError, match="sampling_steps, guidance, frame_init not resolved"):
         pipe.sample("x", image, SamplingSettings(frames=3, height=32, width=32), progress=False)
