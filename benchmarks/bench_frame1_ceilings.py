@@ -43,6 +43,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _docs import update_section  # noqa: E402
+from bench_frame1 import seed_means  # noqa: E402
 
 from lamp_motion.builtin import resolve_base  # noqa: E402
 from lamp_motion.config_io import load_config  # noqa: E402
@@ -180,10 +181,6 @@ def jobs(sets: list[str], rows: list[str], seeds: list[int]) -> list[tuple[str, 
     for seed in seeds:
         order += [(s, r, seed) for r in rows for s in sets if not (r == "vae_truth" and seed != TRAIN_SEEDS[0])]
     return order
-
-
-def seed_means(records: list[dict], mode: str, key: str) -> list[float]:
-    return [float(np.mean([v[key] for v in r["videos"] if v["mode"] == mode])) for r in records]
 
 
 def report(work: Path) -> str:
