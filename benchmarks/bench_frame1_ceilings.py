@@ -115,7 +115,7 @@ def own_cases(work: Path, name: str) -> list[dict]:
     return [dict(image=clip.render(16)[0], clip=clip, prompt=clip.caption) for _, clip in videos]
 
 
-def tuned_motion(work: Path, name: str, row: str, seed: int) -> tuple[Path, float]:
+def tuned_motion(work: Path, name: str, row: str, seed: int, base: str | None = None) -> tuple[Path, float]:
     """The motion file of a training row (tuned unless done) and the minutes its tuning took."""
     trained_as = "few_shot" if row == "own_frames" else row
     out = work / "motions" / f"{name}-{trained_as}-seed{seed}"
@@ -123,7 +123,7 @@ def tuned_motion(work: Path, name: str, row: str, seed: int) -> tuple[Path, floa
     data = set_folder(work, name, many_shot=trained_as == "many_shot")
     config = load_config(TrainConfig, toy_config("move_right"), [f"data={data}", f"output_dir={out}"])
     config = replace(config, prompt=get_motion(SETS[name]["motion"]).prompt, seed=seed, num_frames=16,
-                     validate_every=0, **CANDIDATES.get(row, {}))
+                     validate_every=0, base=base, **CANDIDATES.get(row, {}))
     started = time.perf_counter()
     if not motion_file.is_file():
         train(config)
@@ -134,11 +134,12 @@ def score(frames: np.ndarray, name: str, palette) -> dict:
     return score_video(frames, SETS[name]["motion"], palette=palette)
 
 
-def run(work: Path, name: str, row: str, seed: int, videos: int) -> dict:
-    """Make and score one (set, row, seed); the record is kept in work/runs/."""
+def run(work: Path, name: str, row: str, seed: int, videos: int, base: str | None = None,
+        modes: tuple[str, ...] = tuple(MODES)) -> dict:
+    """Make and score one (set, row, seed) on ``base`` (None: the built-in one) in ``modes``; kept in work/runs/."""
     record_path = work / "runs" / f"{name}-{row}-seed{seed}.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else None
-    if record is not None and {v["mode"] for v in record["videos"]} >= set(MODES):
+    if record is not None and {v["mode"] for v in record["videos"]} >= set(modes):
         return record
     palette = palette_from_folder(set_folder(work, name))
     cases = own_cases(work, name) if row == "own_frames" else unseen_cases(name, videos)
@@ -148,21 +149,21 @@ def run(work: Path, name: str, row: str, seed: int, videos: int) -> dict:
         rows, minutes = record["videos"], record["train_minutes"]
     if row == "vae_truth":
         rows = []
-        pipe = LampPipeline.from_base(load_base(resolve_base(None)))
+        pipe = LampPipeline.from_base(load_base(resolve_base(base)))
         for index, case in enumerate(cases):
             truth = case["clip"].render(16)  # (f, h, w, 3) uint8
             pixels = torch.from_numpy(truth).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (f, 3, h, w)
             latents = pipe.encode_images(pixels).permute(1, 0, 2, 3)[None]  # (1, c, f, h, w)
             frames = pipe.decode_latents(latents)[0]
-            for mode in MODES:  # nothing to post-process: both modes are the same video
+            for mode in modes:  # nothing to post-process: both modes are the same video
                 rows.append({"mode": mode, "index": index, **score(frames, name, palette)})
     else:
-        motion_file, tuning = tuned_motion(work, name, row, seed)
+        motion_file, tuning = tuned_motion(work, name, row, seed, base)
         minutes = minutes or tuning
         pipe = LampPipeline.from_motion(str(motion_file))
         generation = pipe.generation
         for index, case in enumerate(cases):
-            for mode, settings in ((m, s) for m, s in MODES.items() if m not in done):
+            for mode, settings in ((m, MODES[m]) for m in modes if m not in done):
                 frames = pipe(case["prompt"], Image.fromarray(case["image"]), num_frames=16, height=32, width=32,
                               generator=index, progress=False, **settings).frames[0]
                 rows.append({"mode": mode, "index": index, "prompt": case["prompt"], **score(frames, name, palette)})
@@ -183,9 +184,10 @@ def jobs(sets: list[str], rows: list[str], seeds: list[int]) -> list[tuple[str, 
     return order
 
 
-def report(work: Path) -> str:
+def report(work: Path, base: str | None = None) -> str:
     records = [json.loads(p.read_text()) for p in sorted((work / "runs").glob("*.json"))]
-    lines = ["Toy world, built-in base; fresh sets of one look (8 clips of 16 frames, colours red, green, blue on "
+    where = "built-in base" if base is None else f"base `{Path(base).name}`"
+    lines = [f"Toy world, {where}; fresh sets of one look (8 clips of 16 frames, colours red, green, blue on "
              "plain pale backgrounds): `diag_up` (45 degrees, normal speed) and `diag_down_slow` (320 degrees, 0.7x "
              "speed). Training: the toy config (1000 steps, lr 1e-3), seeds 33, 34, 35; 8 videos per run "
              "(own_frames: the set's 8 clips), 16 frames, the motion file's settings (25 DDIM steps, guidance 4). "
@@ -221,6 +223,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", nargs="+", default=all_rows(), choices=all_rows())
     parser.add_argument("--seeds", nargs="+", type=int, default=list(TRAIN_SEEDS), help="training seeds, in order")
     parser.add_argument("--videos", type=int, default=8, help="evaluation videos per run (per mode)")
+    parser.add_argument("--base", default=None, help="base to tune and sample on (default: the built-in toy base)")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES), help="modes to make and score")
+    parser.add_argument("--section", default="frame1-ceilings", help="section of docs/results.md that --report writes")
     parser.add_argument("--shard", default="0/1", help="I/N: run every N-th job starting at I")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report", action="store_true", help="only write the table of the runs done so far")
@@ -230,14 +235,13 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report:
         index, count = (int(part) for part in args.shard.split("/"))
         for job in jobs(args.sets, args.rows, args.seeds)[index::count]:
-            record = run(args.work, *job, videos=args.videos)
-            kept = {mode: seed_means([record], mode, "frame1_kept")[0] for mode in MODES}
-            print(f"{job}: kept shipped {kept['shipped']:.2f} raw {kept['raw']:.2f}, "
-                  f"{record['train_minutes']:.1f} min", flush=True)
-    text = report(args.work)
+            record = run(args.work, *job, videos=args.videos, base=args.base, modes=tuple(args.modes))
+            kept = ", ".join(f"{mode} {seed_means([record], mode, 'frame1_kept')[0]:.2f}" for mode in args.modes)
+            print(f"{job}: kept {kept}, {record['train_minutes']:.1f} min", flush=True)
+    text = report(args.work, args.base)
     print(text)
     if args.report and not args.no_docs:
-        update_section("results.md", "frame1-ceilings", text)
+        update_section("results.md", args.section, text)
 
 
 if __name__ == "__main__":
