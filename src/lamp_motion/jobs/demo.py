@@ -93,7 +93,7 @@ def run_demo(settings: DemoSettings | None = None, log: Log | None = print) -> D
                  colours=TRAIN_COLOURS)
 
     say(f"[2/4] tuning the motion on the built-in toy base ({config})")
-    overrides = [f"data={data}", f"output_dir={out / 'motion'}"]
+    overrides = [f"data={data}", f"output_dir={out / 'motion'}", "overwrite=true"]  # a rerun tunes afresh
     overrides += [f"steps={settings.train_steps}"] if settings.train_steps is not None else []
     motion_file = train(config, overrides).motion_file
 

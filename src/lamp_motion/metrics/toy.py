@@ -69,6 +69,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -77,7 +78,7 @@ import numpy as np
 
 from ..data.toy.motions import DIRECTION_PREFIX, MOTIONS, get_motion
 from ..data.toy.scene import COLOURS, SHAPES
-from ..video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_video
+from ..video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, read_video
 
 MIN_CONTRAST = 40.0  # least chroma length (0-255 scale) of the reference object's peak
 MIN_PIXELS = 3  # least pixels of a blob to count as the object
@@ -618,18 +619,25 @@ def palette_from_folder(folder: str | os.PathLike[str]) -> TrainingPalette:
     """The :class:`~lamp_motion.metrics.toy.TrainingPalette` of a folder of training videos.
 
     Any folder `lamp train` takes: video files (``VIDEO_SUFFIXES``) and subfolders of
-    frame images; other files (captions, ``set.json``) and hidden entries are skipped.
+    frame images; other files (captions, ``set.json``) and hidden entries are skipped, and
+    so are videos that cannot be read (as `lamp train` skips them), named in one warning.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"training set {folder} is not a folder; give the folder of videos the motion was trained on")
-    videos = []
+    videos, unreadable = [], []
     for entry in sorted(folder.iterdir()):
         frame_folder = entry.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in entry.iterdir())
         if not entry.name.startswith(".") and (entry.suffix.lower() in VIDEO_SUFFIXES or frame_folder):
-            videos.append(read_video(entry)[0])
+            try:
+                videos.append(read_video(entry)[0])
+            except VideoReadError as error:
+                unreadable.append(f"{entry.name} ({str(error).splitlines()[0]})")
+    if unreadable:
+        warnings.warn(f"training set {folder}: skipped {len(unreadable)} unreadable video(s) for the colour palette: "
+                      f"{'; '.join(unreadable)}", UserWarning, stacklevel=2)
     if not videos:
-        raise ValueError(f"training set {folder} holds no videos ({', '.join(VIDEO_SUFFIXES)}) or frame folders")
+        raise ValueError(f"training set {folder} holds no readable videos ({', '.join(VIDEO_SUFFIXES)}) or frame folders")
     return palette_from_videos(videos)
 
 

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,11 @@ def save_checkpoint(folder: Path, step: int, video: VideoUNet, optimizer, lr_sch
             temporary folder is removed and older checkpoints are left as they were.
     """
     final = folder / f"step-{step:06d}"
-    tmp = folder / f".step-{step:06d}.tmp"
+    tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
+        tmp = Path(tempfile.mkdtemp(prefix=f".step-{step:06d}-", suffix=".tmp", dir=folder))  # a name of its own
+        tmp.chmod(0o755)  # mkdtemp's folder is private; a checkpoint is not
         LampMotionAdapter.from_video_unet(video, steps=step).save_motion_file(tmp / "motion.safetensors", dtype="fp32")
         tensors, groups = _optimizer_to_files(optimizer.state_dict())
         with atomic_path(tmp / "optimizer.safetensors") as temporary:
@@ -76,7 +77,8 @@ def save_checkpoint(folder: Path, step: int, video: VideoUNet, optimizer, lr_sch
         state = {"step": step, "param_groups": groups, "lr_scheduler": lr_scheduler.state_dict(), "config": config}
         write_text_atomic(tmp / "state.json", json.dumps(state, indent=1, default=_jsonable))
     except OSError as error:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise write_error(final, error) from error
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -149,6 +151,11 @@ def resolve_resume(resume: str, folder: Path) -> Path:
         raise FileNotFoundError(f"resume={resume!r}: the checkpoint is damaged ({problem}); resume from an older "
                                 f"checkpoint folder or use resume=latest, which skips damaged ones")
     return path
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step a checkpoint folder was written at."""
+    return int(json.loads((Path(path) / "state.json").read_text())["step"])
 
 
 def load_checkpoint(path: Path, video: VideoUNet, optimizer, lr_scheduler) -> int:

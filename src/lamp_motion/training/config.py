@@ -88,6 +88,10 @@ class TrainConfig:
     checkpoint_every: int = 1000  # steps between checkpoints (0 = only at the end)
     keep_checkpoints: int = 3  # newest checkpoints kept on disk
     resume: str | None = None  # "latest" or a checkpoint folder to continue from
+    # A resume that would train with other settings than the checkpoint's (learning rate, data, size, ...) is
+    # refused, naming them; true: train on with this config's values (the motion file records them).
+    resume_override: bool = False
+    overwrite: bool = False  # true: a new run may replace the motion file and checkpoints of an earlier run in output_dir
     log_every: int = 10  # steps between TensorBoard scalars
     tensorboard: bool = True  # log loss and lr to output_dir/logs (needs the tensorboard package)
 

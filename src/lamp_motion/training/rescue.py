@@ -29,7 +29,8 @@ def save_checkpoint_or_rescue(folder: Path, step: int, video: VideoUNet, optimiz
     except OutputWriteError as error:
         name = f"motion-step-{step:06d}.safetensors"
         adapter = LampMotionAdapter.from_video_unet(video, steps=step)
-        kept = _save_somewhere(adapter, [folder.parent / name, Path(tempfile.gettempdir()) / name], "fp32")
+        fallback = Path(tempfile.gettempdir()) / f"lamp-{os.getpid()}-{name}"
+        kept = _save_somewhere(adapter, [folder.parent / name, fallback], "fp32")
         raise TrainingError(_message(error, f"checkpoint {folder / f'step-{step:06d}'}", step, kept, folder)) from error
 
 
@@ -45,13 +46,22 @@ def save_motion_or_rescue(adapter: LampMotionAdapter, path: Path, dtype: str) ->
 
 
 def _save_somewhere(adapter: LampMotionAdapter, paths: list[Path], dtype: str) -> Path | None:
-    """The first of ``paths`` the motion file could be written to, or None."""
+    """The first of ``paths`` the motion file could be written to, or None; an existing file is never replaced
+    (``name-2.safetensors``, ``name-3...`` are tried instead: two runs' rescues must not overwrite each other)."""
     for path in paths:
         try:
-            return adapter.save_motion_file(path, dtype)
+            return adapter.save_motion_file(_free_name(path), dtype)
         except OutputWriteError:
             continue
     return None
+
+
+def _free_name(path: Path) -> Path:
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
 
 
 def _message(error: OutputWriteError, what: str, step: int, kept: Path | None, checkpoints: Path) -> str:

@@ -38,11 +38,12 @@ from ..pipelines.first_frame import first_frames_from_base
 from ..pipelines.images import load_image
 from ..pipelines.lamp_pipeline import LampPipeline
 from ..video_io import write_video
-from .checkpoint import load_checkpoint, resolve_resume
+from .checkpoint import checkpoint_step, load_checkpoint, resolve_resume
 from .checks import VideoCheck
 from .config import TrainConfig
 from .hooks import TrainingHooks
 from .rescue import save_checkpoint_or_rescue, save_motion_or_rescue
+from .run_guard import RunLock, describe_changes, earlier_run, replace_earlier_run, resume_changes
 
 
 def _seed_for(*parts: int) -> int:
@@ -181,21 +182,38 @@ class Trainer:
     def run(self) -> Path:
         cfg, acc = self.config, self.accelerator
         check_output_folder(cfg.output_dir, "output_dir")  # before any model loads
-        self._setup()
+        lock = RunLock(self.output_dir).acquire() if acc.is_main_process else None
+        try:
+            return self._run_locked()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run_locked(self) -> Path:
+        cfg, acc = self.config, self.accelerator
         resolved = asdict(cfg)
+        # Refusals come before any model loads: a resume that mixes settings, a new run over an earlier one.
+        resume_from = self._check_resume(resolved) if cfg.resume else None
+        earlier = [] if cfg.resume else earlier_run(self.output_dir, cfg.overwrite)
+        self._setup()
         if acc.is_main_process:
+            for note in replace_earlier_run(earlier):
+                self.log(note)
             self.output_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.output_dir / "config.yaml", config_to_yaml(cfg))
             if acc.log_with:
                 acc.init_trackers("lamp", config={k: v for k, v in resolved.items() if isinstance(v, (int, float, str, bool))})
-        checkpoints = self.output_dir / "checkpoints"
         step = 0
-        if cfg.resume:
-            path = resolve_resume(cfg.resume, checkpoints)
-            step = load_checkpoint(path, self.video, self.optimizer, self.lr_scheduler)
-            self.log(f"resumed from {path} at step {step}")
+        if resume_from is not None:
+            step = load_checkpoint(resume_from, self.video, self.optimizer, self.lr_scheduler)
+            if cfg.resume_override:
+                self._apply_optimiser_settings()
+            self.log(f"resumed from {resume_from} at step {step}")
+            if step == cfg.steps:
+                self.log(f"note: the checkpoint is at step {step} = steps; nothing left to train, writing its motion file")
 
-        previous = signal.signal(signal.SIGINT, self._on_sigint) if _main_thread() else None
+        handlers = {sig: signal.signal(sig, self._on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)} \
+            if _main_thread() else {}
         progress = tqdm(total=cfg.steps, initial=step, desc="training", disable=not acc.is_main_process)
         last_good = None
         try:
@@ -222,8 +240,8 @@ class Trainer:
                     raise KeyboardInterrupt(f"interrupted at step {step}; checkpoint saved at {last_good}; continue with resume=latest")
         finally:
             progress.close()
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for sig, previous in handlers.items():
+                signal.signal(sig, previous)
         acc.wait_for_everyone()
         path = self.output_dir / "motion.safetensors"
         if acc.is_main_process:
@@ -315,11 +333,44 @@ class Trainer:
                 self.hooks.on_validation(step, written)
         acc.wait_for_everyone()
 
-    def _on_sigint(self, signum, frame) -> None:
+    def _check_resume(self, resolved: dict) -> Path:
+        """The checkpoint to resume from, refused when it would mix settings or has nothing left to train."""
+        cfg = self.config
+        path = resolve_resume(cfg.resume, self.output_dir / "checkpoints")
+        done = checkpoint_step(path)
+        if done > cfg.steps:
+            raise TrainingError(f"resume: the checkpoint {path} is at step {done}, beyond steps={cfg.steps}; set steps "
+                                f"above {done} to train on, or use its motion file {path / 'motion.safetensors'} as it is")
+        changes = resume_changes(path, resolved)
+        if changes and not cfg.resume_override:
+            raise TrainingError(
+                f"resume: this run's settings differ from those the checkpoint {path} was trained with "
+                f"({describe_changes(changes)}); a resumed run would mix them. Resume with the checkpoint's values, "
+                f"start afresh in another output_dir, or set resume_override=true to train on with the new values")
+        if changes:
+            self.log(f"resume_override: training on with {describe_changes(changes)}")
+        return path
+
+    def _apply_optimiser_settings(self) -> None:
+        """After a resume with ``resume_override``: this config's optimiser values, not the checkpoint's."""
+        cfg, scheduler = self.config, self.lr_scheduler
+        for group in self.optimizer.param_groups:
+            group.update(initial_lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
+                         weight_decay=cfg.adam_weight_decay, eps=cfg.adam_epsilon)
+        scheduler.base_lrs = [cfg.learning_rate] * len(self.optimizer.param_groups)
+        factors = getattr(scheduler, "lr_lambdas", None)
+        for index, group in enumerate(self.optimizer.param_groups):
+            factor = factors[index](scheduler.last_epoch) if factors else 1.0
+            group["lr"] = cfg.learning_rate * factor
+        scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _on_stop_signal(self, signum, frame) -> None:
+        """Ctrl-C (SIGINT) or SIGTERM (a scheduler, ``docker stop``, ``timeout``): checkpoint after this step."""
         if self._stop_requested:
             raise KeyboardInterrupt
         self._stop_requested = True
-        self.log("interrupt received: saving a checkpoint after this step (press Ctrl-C again to quit at once)")
+        what = "interrupt" if signum == signal.SIGINT else "SIGTERM"
+        self.log(f"{what} received: saving a checkpoint after this step (press Ctrl-C again to quit at once)")
 
 
 def _make_optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
