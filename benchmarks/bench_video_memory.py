@@ -50,7 +50,8 @@ try:
     elif case == "ui":  # the page's duration check, before any decoding
         check_header_lengths([path], UploadLimits())
 except (DataError, UploadError) as error:
-    outcome = "refused: " + str(error).splitlines()[-1].strip()[:90]
+    lines = str(error).splitlines()  # a DataError: the folder, its problems, the layout hint
+    outcome = "refused: " + (lines[1] if isinstance(error, DataError) else lines[-1]).strip()[:110]
 print(json.dumps({"before_mb": before, "peak_mb": rss_mb(), "seconds": time.perf_counter() - start,
                   "frames": kept, "outcome": outcome}))
 """
