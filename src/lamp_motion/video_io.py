@@ -22,8 +22,19 @@ Sources :func:`read_video` understands:
 Greyscale, palette and transparent frames become RGB; transparent pixels are
 composited over black. Each kind of conversion, a rotation and a resampling are
 reported once through the optional ``notes`` list. Anything unreadable raises
-:class:`VideoReadError`. :func:`iter_timed_frames` streams a file's upright frames
-with their timestamps, for long videos that should not be held in memory.
+:class:`VideoReadError`; so does a path that is not a regular file (a FIFO named
+``x.mp4`` would block the reader forever). :func:`iter_timed_frames` streams a file's
+upright frames with their timestamps, for long videos that should not be held in memory.
+
+Memory and time: :func:`read_video` holds only the frames it returns, each after the
+caller's ``fit`` (so a 1080p file read for 256x256 training holds 256x256 frames and
+one decoded frame); ``stop_after`` ends decoding once that many frames are read;
+``max_seconds`` and ``max_frames`` are checked against the container's header before
+any frame is decoded and, where the header does not say, while decoding, which stops
+as soon as a limit is passed (:class:`VideoTooLongError`). A variable-rate file holds a
+frame on screen for at most :data:`MAX_HOLD_SECONDS`: a longer pause is shortened to
+that, with a note, so a file with bursts 20 minutes apart does not become 20 minutes of
+repeated frames.
 
 :func:`write_video` writes ``.mp4`` (H.264, yuv420p) or ``.gif``; both write to a
 temporary file in the target folder and move it into place, so a crash never leaves a
@@ -35,6 +46,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -52,6 +64,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 DEFAULT_FPS = 8.0  # frame rate of frame folders and of GIFs without delays
 VFR_TOLERANCE = 0.25  # frame intervals further than this fraction from their median make a video variable-rate
 RATE_AGREEMENT = 0.05  # a declared frame rate further than this fraction from the timestamps' rate is not used
+MAX_HOLD_SECONDS = 3.0  # longest a variable-rate file's frame is held when resampled; a longer pause is shortened
 MP4_CRF = 12  # x264 constant rate factor: visually lossless, so 32x32 toy videos keep their detail
 
 _CONVERSION_NOTES = {
@@ -70,36 +83,135 @@ class VideoReadError(ValueError):
         super().__init__(f"cannot read video {self.path}: {reason}")
 
 
-def read_video(path: str | os.PathLike[str], notes: list[str] | None = None) -> tuple[np.ndarray, float]:
+class VideoTooLongError(VideoReadError):
+    """A video over the duration or frame-count limit it was read with (found from its header where it says)."""
+
+
+def check_regular_file(path: Path) -> None:
+    """Raise VideoReadError unless ``path`` is a regular file (or a link to one): never open a FIFO, device or socket."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise VideoReadError(path, "no such file or folder") from None
+    except OSError as error:
+        raise VideoReadError(path, f"it cannot be looked at ({error.strerror or error})") from error
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise VideoReadError(path, f"it is {kind}, which would block or never end; copy the video in as a plain file")
+
+
+@dataclass(frozen=True)
+class VideoLength:
+    """What a video's header says about its length (None where it does not say)."""
+
+    seconds: float | None
+    frames: int | None
+
+
+def probe_length(path: str | os.PathLike[str]) -> VideoLength:
+    """The duration and frame count a video file's container header gives, without decoding a frame.
+
+    Frame folders: their image count at :data:`DEFAULT_FPS`; GIFs and unreadable headers: unknown (None).
+    Raises VideoReadError for a path that is missing or not a regular file or folder."""
+    path = Path(path)
+    if path.is_dir():
+        count = len(_frame_files(path))
+        return VideoLength(count / DEFAULT_FPS, count)
+    check_regular_file(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES or path.suffix.lower() == ".gif":
+        return VideoLength(None, None)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return VideoLength(None, None)
+            return _header_length(container, container.streams.video[0])
+    except (av.FFmpegError, OSError):
+        return VideoLength(None, None)
+
+
+def _header_length(container, stream) -> VideoLength:
+    seconds = None
+    if stream.duration is not None and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / av.time_base
+    return VideoLength(seconds, int(stream.frames) if stream.frames else None)
+
+
+def _over_limits(length: VideoLength, max_seconds: float | None, max_frames: int | None, source: str) -> str | None:
+    """The reason a video of ``length`` is over the limits (``source``: where the length came from), or None."""
+    if max_seconds is not None and length.seconds is not None and length.seconds > max_seconds:
+        return f"it lasts {length.seconds:.1f} s ({source}), over the limit of {max_seconds:g} s; cut it shorter"
+    if max_frames is not None and length.frames is not None and length.frames > max_frames:
+        return f"it has {length.frames} frames ({source}), over the limit of {max_frames}; cut it shorter"
+    return None
+
+
+Fit = Callable[[np.ndarray], np.ndarray]  # one upright (h, w, 3) uint8 frame -> the frame to keep
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How much of a video to read, and at what size (see :func:`read_video`)."""
+
+    fit: Fit | None = None
+    stop_after: int | None = None
+    max_seconds: float | None = None
+    max_frames: int | None = None
+
+    def keep(self, frame: np.ndarray) -> np.ndarray:
+        return self.fit(frame) if self.fit is not None else frame
+
+    def check_count(self, path: Path, count: int, fps: float) -> None:
+        """VideoTooLongError once ``count`` frames at ``fps`` pass a limit (while reading)."""
+        why = _over_limits(VideoLength(count / fps, count), self.max_seconds, self.max_frames, "found while reading")
+        if why:
+            raise VideoTooLongError(path, why)
+
+
+def read_video(path: str | os.PathLike[str], notes: list[str] | None = None, *, fit: Fit | None = None,
+               stop_after: int | None = None, max_seconds: float | None = None,
+               max_frames: int | None = None) -> tuple[np.ndarray, float]:
     """Read a video file or a folder of frame images.
 
     Args:
         path: a file with one of ``VIDEO_SUFFIXES`` or a folder of frame images.
         notes: if given, a message is appended for each kind of colour conversion
             that was needed (greyscale, palette or transparent frames made RGB).
+        fit: applied to each upright ``(h, w, 3)`` frame as it is decoded (e.g. resizing
+            to the training size); only its results are held, so memory is the frames
+            returned at the fitted size, whatever the file's size.
+        stop_after: return at most this many frames, decoding no further (a clip at the
+            start of a long video).
+        max_seconds, max_frames: limits on the video's length (frames decoded, and
+            frames returned): checked from the container's header before decoding and
+            while decoding.
 
     Returns:
         ``(frames, fps)``: frames of shape ``(f, h, w, 3)``, ``uint8`` RGB, ``f >= 1``.
 
     Raises:
-        VideoReadError: the path is missing, has an unsupported suffix, or cannot be decoded.
+        VideoTooLongError: the video is over ``max_seconds`` or ``max_frames``.
+        VideoReadError: the path is missing, not a regular file or folder, has an
+            unsupported suffix, or cannot be decoded.
     """
     path = Path(path)
     kinds: set[str] = set()
     messages: list[str] = []  # notes on rotation and frame timing
+    reading = _Reading(fit, stop_after, max_seconds, max_frames)
     if path.is_dir():
-        frames, fps = _read_frame_folder(path, kinds)
-    elif not path.exists():
-        raise VideoReadError(path, "no such file or folder")
-    elif path.suffix.lower() == ".gif":
-        frames, fps = _read_gif(path, kinds)
-    elif path.suffix.lower() in VIDEO_SUFFIXES:
-        frames, fps = _read_with_pyav(path, kinds, messages)
-    else:
+        frames, fps = _read_frame_folder(path, kinds, reading)
+    elif path.suffix.lower() not in VIDEO_SUFFIXES:
+        check_regular_file(path)
         raise VideoReadError(
             path,
             f"unsupported suffix {path.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)} or a folder of frame images",
         )
+    elif path.suffix.lower() == ".gif":
+        check_regular_file(path)
+        frames, fps = _read_gif(path, kinds, reading)
+    else:
+        frames, fps = _read_with_pyav(path, kinds, messages, reading)
     if notes is not None:
         notes.extend(_CONVERSION_NOTES.get(kind, f"converted {kind} frames to RGB") for kind in sorted(kinds))
         notes.extend(messages)
@@ -212,21 +324,28 @@ class SourceInfo:
 
 
 def iter_timed_frames(path: str | os.PathLike[str], info: SourceInfo | None = None,
-                      kinds: set[str] | None = None) -> Iterator[tuple[float, np.ndarray]]:
+                      kinds: set[str] | None = None, max_seconds: float | None = None,
+                      max_frames: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Decode a video file (PyAV) frame by frame: ``(seconds since the first frame, (h, w, 3) uint8 RGB)``.
 
     Frames are turned upright by the file's display rotation (the display matrix, or a
     ``rotate`` tag as some tools write into mkv/webm). ``info``, if given, is filled in
     as the frames are read (see :class:`SourceInfo`); ``kinds`` collects colour
-    conversions (keys of the conversion notes). Raises :class:`VideoReadError`.
+    conversions (keys of the conversion notes). ``max_seconds`` and ``max_frames``
+    (decoded frames) are checked from the header before the first frame is decoded, and
+    on each frame. Raises :class:`VideoReadError` (:class:`VideoTooLongError` over a limit).
     """
     path = Path(path)
     kinds = set() if kinds is None else kinds
+    check_regular_file(path)
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise VideoReadError(path, "the file has no video stream")
             stream = container.streams.video[0]
+            why = _over_limits(_header_length(container, stream), max_seconds, max_frames, "from its header")
+            if why:
+                raise VideoTooLongError(path, why)
             found = _stream_info(container, stream)
             if info is not None:
                 vars(info).update(vars(found))
@@ -243,6 +362,10 @@ def iter_timed_frames(path: str | os.PathLike[str], info: SourceInfo | None = No
                 info.rotation = (turns % 4) * 90
                 time = frame.time if frame.time is not None else index / info.nominal_fps
                 first_time = time if first_time is None else first_time
+                why = _over_limits(VideoLength(time - first_time, index + 1), max_seconds, max_frames,
+                                   "found while decoding")
+                if why:
+                    raise VideoTooLongError(path, why)
                 pixels = frame.to_ndarray(format="rgba" if maybe_alpha else "rgb24")
                 pixels = _drop_alpha(pixels, kinds) if maybe_alpha else pixels
                 info.frames_read += 1
@@ -254,20 +377,32 @@ def iter_timed_frames(path: str | os.PathLike[str], info: SourceInfo | None = No
         raise VideoReadError(path, "it contains no frames")
 
 
-def resample_timed(timed: Iterable[tuple[float, np.ndarray]], fps: float) -> Iterator[np.ndarray]:
+def resample_timed(timed: Iterable[tuple[float, np.ndarray]], fps: float, max_hold: float | None = None,
+                   shortened: list[float] | None = None) -> Iterator[np.ndarray]:
     """Frames at a constant ``fps`` from frames with timestamps: each output frame at time ``k / fps`` is the
     source frame on screen then (the latest one shown by ``k / fps``, give or take a quarter of an output
     frame, so that timestamps rounded by the container still land on their own output frame).
 
     A source frame held on screen longer than an output frame is repeated; frames shown
     for less are dropped; the last frame lasts as long as the interval before it.
+    ``max_hold``: a frame is shown for at most this many seconds; the rest of a longer
+    pause is cut (later frames move earlier) and the pause's length is appended to
+    ``shortened``. The output frames repeat the same arrays: nothing is copied.
     """
     slack = 0.25 / fps
     index = 0  # next output frame
     previous: tuple[float, np.ndarray] | None = None
     duration = 1.0 / fps  # of the last frame, until two frames give an interval
+    cut = 0.0  # seconds of long pauses cut so far
     for time, frame in timed:
+        time -= cut
         if previous is not None:
+            pause = time - previous[0]
+            if max_hold is not None and pause > max_hold:
+                cut += pause - max_hold
+                time -= pause - max_hold
+                if shortened is not None:
+                    shortened.append(pause)
             duration = max(time - previous[0], 0.0) or duration
             while index / fps < time - slack:
                 yield previous[1]
@@ -310,66 +445,107 @@ def _rotate_tag(stream) -> str:
     return value if re.fullmatch(r"-?\d+", value.strip()) else "0"
 
 
-def _read_with_pyav(path: Path, kinds: set[str], notes: list[str]) -> tuple[np.ndarray, float]:
+def _read_with_pyav(path: Path, kinds: set[str], notes: list[str], reading: _Reading) -> tuple[np.ndarray, float]:
     info = SourceInfo(nominal_fps=DEFAULT_FPS, base_fps=None)
-    timed = list(iter_timed_frames(path, info, kinds))
+    timed: list[tuple[float, np.ndarray]] = []  # (time, fitted frame): the full-size frame is dropped at once
+    upright = (0, 0)  # (w, h) of the decoded frames, upright
+    for time, frame in iter_timed_frames(path, info, kinds, reading.max_seconds, reading.max_frames):
+        upright = upright if timed else (frame.shape[1], frame.shape[0])
+        timed.append((time, reading.keep(frame)))
+        if reading.stop_after is not None and len(timed) >= reading.stop_after:
+            break  # the frame rate is judged on the frames read
     if info.rotation:
         notes.append(f"turned upright: the file asks for a {info.rotation} degree counter-clockwise rotation "
-                     f"(phone video), so its frames are {timed[0][1].shape[1]}x{timed[0][1].shape[0]} (w x h)")
+                     f"(phone video), so its frames are {upright[0]}x{upright[1]} (w x h)")
     times = [time for time, _ in timed]
     if is_constant_rate(times):
         measured = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else info.nominal_fps
         agrees = abs(measured - info.nominal_fps) <= RATE_AGREEMENT * measured
-        return _stack(path, [frame for _, frame in timed]), info.nominal_fps if agrees else round(measured, 3)
+        frames = [frame for _, frame in timed][:reading.stop_after]
+        del timed
+        return _stack(path, frames), info.nominal_fps if agrees else round(measured, 3)
     fps = variable_rate_fps(times, info.base_fps)
     intervals = np.diff(times)
-    frames = list(resample_timed(timed, fps))
+    shortened: list[float] = []
+    frames = []
+    for frame in resample_timed(timed, fps, MAX_HOLD_SECONDS, shortened):
+        frames.append(frame)
+        reading.check_count(path, len(frames), fps)
+        if reading.stop_after is not None and len(frames) >= reading.stop_after:
+            break
+    del timed
     notes.append(f"variable frame rate (frame intervals from {intervals.min() * 1000:.0f} to "
-                 f"{intervals.max() * 1000:.0f} ms): placed by timestamp at a constant {fps:g} fps, {len(timed)} -> "
+                 f"{intervals.max() * 1000:.0f} ms): placed by timestamp at a constant {fps:g} fps, {len(times)} -> "
                  f"{len(frames)} frames (a frame shown longer is repeated, so the motion keeps its speed)")
+    if shortened:
+        notes.append(f"{len(shortened)} pause(s) of up to {max(shortened):.1f} s shortened to {MAX_HOLD_SECONDS:g} s "
+                     f"(a frame is held at most {MAX_HOLD_SECONDS:g} s)")
     return _stack(path, frames), fps
 
 
-def _read_gif(path: Path, kinds: set[str]) -> tuple[np.ndarray, float]:
+def _read_gif(path: Path, kinds: set[str], reading: _Reading) -> tuple[np.ndarray, float]:
     frames: list[np.ndarray] = []
     delays: list[int] = []
+    grey = True  # every frame grey so far (a GIF's palette, not its mode, tells whether it is grey)
     try:
         with Image.open(path) as image:
             for frame in ImageSequence.Iterator(image):
-                frames.append(_image_to_rgb(frame, kinds))
+                pixels = _image_to_rgb(frame, kinds)
+                grey = grey and bool((pixels == pixels[..., :1]).all())
+                frames.append(reading.keep(pixels))
                 delays.append(int(frame.info.get("duration") or 0))
+                reading.check_count(path, len(frames), _gif_fps(delays))
+                if reading.stop_after is not None and len(frames) >= reading.stop_after:
+                    break
     except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as error:
         raise VideoReadError(path, f"the file is corrupt or not a GIF ({error})") from error
     kinds.discard("palette")  # every GIF is palette-based; saying so would be noise
-    if all((frame == frame[..., :1]).all() for frame in frames):
-        kinds.add("greyscale")  # a GIF's palette, not its mode, tells whether it is grey
+    if grey:
+        kinds.add("greyscale")
     positive = [delay for delay in delays if delay > 0]
     if not positive:
         return _stack(path, frames), DEFAULT_FPS
     period = min(positive)
     repeats = [max(1, round(delay / period)) for delay in delays]
     evenly_spaced = [frame for frame, repeat in zip(frames, repeats, strict=True) for _ in range(repeat)]
-    return _stack(path, evenly_spaced), 1000.0 / period
+    reading.check_count(path, len(evenly_spaced), 1000.0 / period)
+    return _stack(path, evenly_spaced[:reading.stop_after]), 1000.0 / period
 
 
-def _read_frame_folder(folder: Path, kinds: set[str]) -> tuple[np.ndarray, float]:
-    files = sorted(
-        (
-            entry
-            for entry in folder.iterdir()
-            if entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".")
-        ),
-        key=natural_key,
-    )
+def _gif_fps(delays: list[int]) -> float:
+    positive = [delay for delay in delays if delay > 0]
+    return 1000.0 / min(positive) if positive else DEFAULT_FPS
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    """The frame images of a folder, in natural order."""
+    return sorted((entry for entry in folder.iterdir()
+                   if entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".")), key=natural_key)
+
+
+def _read_frame_folder(folder: Path, kinds: set[str], reading: _Reading) -> tuple[np.ndarray, float]:
+    files = _frame_files(folder)
     if not files:
         raise VideoReadError(folder, f"the folder has no frame images ({', '.join(IMAGE_SUFFIXES)})")
+    reading.check_count(folder, len(files), DEFAULT_FPS)  # before any image is opened
+    files = files[:reading.stop_after]
     frames = []
+    first: tuple[int, ...] | None = None  # the first image's shape: every frame must have it, fitted or not
     for file in files:
         try:
+            check_regular_file(file)
+        except VideoReadError as error:
+            raise VideoReadError(folder, f"frame {file.name}: {error.reason}") from error
+        try:
             with Image.open(file) as image:
-                frames.append(_image_to_rgb(image, kinds))
+                pixels = _image_to_rgb(image, kinds)
         except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as error:
             raise VideoReadError(folder, f"frame {file.name} is corrupt or not an image ({error})") from error
+        first = first or pixels.shape
+        if pixels.shape != first:
+            raise VideoReadError(folder, f"{file.name} is {pixels.shape[1]}x{pixels.shape[0]} but the first frame is "
+                                         f"{first[1]}x{first[0]} (w x h)")
+        frames.append(reading.keep(pixels))
     return _stack(folder, frames, [file.name for file in files]), DEFAULT_FPS
 
 
@@ -409,8 +585,11 @@ def _drop_alpha(frame: np.ndarray, kinds: set[str]) -> np.ndarray:
     return np.round(colour.astype(np.float32) * (alpha.astype(np.float32) / 255.0)).astype(np.uint8)
 
 
-def _stack(path: Path, frames: list[np.ndarray], names: list[str] | None = None) -> np.ndarray:
-    """Stack frames into ``(f, h, w, 3)``, raising if there are none or their sizes differ."""
+def _stack(path: Path, frames: list, names: list[str] | None = None) -> np.ndarray:
+    """Stack frames into ``(f, h, w, 3)``, raising if there are none or their sizes differ.
+
+    The list is emptied as the frames are copied, so the frames are not held twice (a
+    frame repeated in the list is freed after its last copy)."""
     if not frames:
         raise VideoReadError(path, "it contains no frames")
     first = frames[0].shape
@@ -421,4 +600,8 @@ def _stack(path: Path, frames: list[np.ndarray], names: list[str] | None = None)
                 path,
                 f"{which} is {frame.shape[1]}x{frame.shape[0]} but the first frame is {first[1]}x{first[0]} (w x h)",
             )
-    return np.stack(frames)
+    stacked = np.empty((len(frames), *first), dtype=np.uint8)
+    for index in range(len(frames)):
+        stacked[index] = frames[index]
+        frames[index] = None
+    return stacked

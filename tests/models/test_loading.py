@@ -46,7 +46,7 @@ def test_missing_path_and_non_model_folder(tmp_path):
     with pytest.raises(BaseModelError, match="not found"):
         load_base(str(tmp_path / "nowhere"))
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(BaseModelError, match=r"not a diffusers model folder \(found \['notes.txt'\]\)"):
+    with pytest.raises(BaseModelError, match=r"not a diffusers model folder: it holds no model_index.json"):
         load_base(str(tmp_path))
 
 

@@ -7,6 +7,11 @@ stem as a video (``clip.txt`` beside ``clip.mp4`` or beside the frame folder
 video is called ``prompt``). Other ``.txt`` files, ``.json`` metadata (e.g. the
 ``set.json`` of a toy motion set) and hidden files are ignored; any
 other file is skipped with a reason.
+
+Each frame is fitted to the training size as it is decoded, so a video costs its frame
+count times the training size in memory, whatever its own size. A video of more than
+``max_frames`` frames (default :data:`MAX_VIDEO_FRAMES`) or ``max_seconds`` is skipped
+with the reason, found from its header before decoding where the header says.
 """
 
 from __future__ import annotations
@@ -18,9 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from lamp_motion.data.frames import RESIZE_MODES, clip_span, resize_frames
-from lamp_motion.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, natural_key, read_video
+from lamp_motion.video_io import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    VideoReadError,
+    VideoTooLongError,
+    natural_key,
+    read_video,
+)
 
 SIZE_MULTIPLE = 8  # the VAE downsamples by 8, so training sizes must be multiples of it
+MAX_VIDEO_FRAMES = 3600  # frames of one training video (2 minutes at 30 fps): each is held at the training size
 
 _LAYOUT_HINT = (
     f"a training folder holds the videos of one motion ({', '.join(VIDEO_SUFFIXES)}) "
@@ -87,6 +100,8 @@ def scan_videos(
     width: int,
     prompt: str | None = None,
     resize: str = "crop",
+    max_frames: int | None = MAX_VIDEO_FRAMES,
+    max_seconds: float | None = None,
 ) -> VideoSet:
     """Read every video of a training folder once, fitted to ``height x width``.
 
@@ -99,6 +114,8 @@ def scan_videos(
             ``lamp prepare`` writes it), else the folder name with ``_`` read as spaces.
         resize: how frames are fitted: ``"crop"``, ``"stretch"`` or ``"pad"`` (see
             :func:`~lamp_motion.data.frames.resize_frames`).
+        max_frames, max_seconds: longest video used (None: no limit); longer ones are
+            skipped with the reason, without decoding them where their header says.
 
     Returns:
         The usable videos. If some entries were skipped, a ``UserWarning`` lists them.
@@ -126,7 +143,11 @@ def scan_videos(
     for entry in candidates:
         entry_notes: list[str] = []
         try:
-            frames, fps = read_video(entry, notes=entry_notes)
+            frames, fps = read_video(entry, notes=entry_notes, max_frames=max_frames, max_seconds=max_seconds,
+                                     fit=lambda frame: resize_frames(frame[None], height, width, resize)[0])
+        except VideoTooLongError as error:
+            problems.append((entry, f"{error.reason}, or cut it into clips with `lamp prepare`"))
+            continue
         except VideoReadError as error:
             problems.append((entry, error.reason))
             continue
@@ -137,7 +158,7 @@ def scan_videos(
             continue
         notes += [f"{_display(entry)}: {note}" for note in entry_notes]
         caption = _read_caption(entry, notes)
-        videos.append(VideoItem(entry, caption or set_prompt, resize_frames(frames, height, width, resize), fps))
+        videos.append(VideoItem(entry, caption or set_prompt, frames, fps))
 
     problems.sort(key=lambda problem: (problem[0] != folder, natural_key(problem[0])))
     if not videos:

@@ -20,7 +20,7 @@ from .. import __version__
 from ..builtin import resolve_base
 from ..errors import SettingError
 from ..files import OutputWriteError, check_output_folder, write_text_atomic
-from ..models.loading import BaseModel, load_base
+from ..models.loading import BaseModel, load_base, load_recorded_base
 from ..models.motion_file import DTYPES, MotionFile
 from ..video_io import write_contact_sheet, write_video
 
@@ -47,7 +47,9 @@ def check_out(folder: str | os.PathLike[str]) -> Path:
 
 def load_motion_base(header: MotionFile, base: str | os.PathLike[str] | None, dtype: torch.dtype) -> BaseModel:
     """``base``, else the base the motion was trained on, else the built-in toy base."""
-    return load_base(resolve_base(base if base is not None else header.base), dtype=dtype)
+    if base is None and header.base:
+        return load_recorded_base(header.base, header.path, dtype)
+    return load_base(resolve_base(base), dtype=dtype)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..data.frames import clip_span
 from ..errors import SettingError, name_settings
 from ..files import slug
 from ..models import read_motion_header
@@ -104,7 +105,9 @@ def edit(settings: EditSettings, log: Log | None = print, given_by: str = "setti
         check_source(settings.canny_controlnet, "canny_controlnet")
         check_source(settings.canny_image_model, "canny_image_model")
     notes: list[str] = []
-    video, source_fps = read_video(settings.video, notes)
+    # Only the frames up to the clip's last are decoded (a long source costs no more than a short one).
+    video, source_fps = read_video(settings.video, notes,
+                                   stop_after=max(1, settings.start + clip_span(sampling.frames, stride)))
     clip = source_clip(video, sampling.frames, stride, height, width, settings.start, notes)
     image = settings.image
     if image is not None and not isinstance(image, Image.Image):

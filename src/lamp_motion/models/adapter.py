@@ -28,6 +28,7 @@ from .motion_file import (
     TEXT_FIELDS,
     MotionFile,
     MotionFileError,
+    check_options,
     dtype_name,
     motion_metadata,
     read_motion_header,
@@ -72,7 +73,8 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
                  stride: int | None = None, steps: int | None = None, generation: dict | None = None,
                  resize: str | None = None, training_config: str | None = None, library_version: str | None = __version__):
         super().__init__()
-        MotionOptions.from_dict(dict(options or {}))  # a clear error for unknown or bad options
+        if options is not None:  # a clear error for unknown, missing or mistyped options (a config.json from anyone)
+            check_options(options, "this motion adapter's config")
         self.source = "this motion adapter"  # where it came from, named in error messages
         for name, shape in tensor_shapes.items():
             *parents, leaf = name.split(".")

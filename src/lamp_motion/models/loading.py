@@ -94,8 +94,7 @@ def classify_source(source: str) -> tuple[str, Path | str]:
             return "folder", path
         if (path / "config.json").is_file():
             return "unet_folder", path
-        found = sorted(p.name for p in path.iterdir())[:8]
-        raise BaseModelError(f"{path} is not a diffusers model folder (found {found or 'nothing'}); it needs model_index.json and unet/, vae/, text_encoder/, tokenizer/, scheduler/")
+        raise BaseModelError(f"{path} is not a diffusers model folder: it holds no model_index.json, unet/config.json or config.json; it needs model_index.json and unet/, vae/, text_encoder/, tokenizer/, scheduler/")
     if is_hub_id(source):
         return "hub", source
     raise BaseModelError(f"base model {source!r} not found: no such file or folder, and not a hub id (owner/name)")
@@ -158,3 +157,15 @@ def load_base(source: str, dtype: torch.dtype = torch.float32, config: str | Non
         raise BaseModelError(f"the tokenizer of {source} has {len(tokenizer)} tokens for a text encoder of {pipe.text_encoder.config.vocab_size}: it did not load properly (an offline hub load can yield an empty tokenizer)")
     return BaseModel(source=source, unet=pipe.unet, vae=pipe.vae, text_encoder=pipe.text_encoder,
                      tokenizer=tokenizer, scheduler_config=dict(pipe.scheduler.config))
+
+
+def load_recorded_base(base: str, where: object, dtype: torch.dtype = torch.float32) -> BaseModel:
+    """Load the base a motion file (``where``) records; a BaseModelError naming the file and ``{base}`` when it cannot be.
+
+    A motion file may come from anyone: its ``base`` is loaded as a given base would be
+    (never a pickled file), and an error says that the name came from the file."""
+    try:
+        return load_base(base, dtype=dtype)
+    except BaseModelError as error:
+        raise BaseModelError(f"{where} records the base {base!r}, which cannot be loaded ({error}); pass the base it "
+                             f"was trained on as {{base}}", "base") from error

@@ -15,13 +15,22 @@ the one reader:
 
 Files written before the adapter existed have no ``stride`` key (it is read from the
 recorded config) and checkpoints of that time recorded their step as ``step``.
+
+A motion file may come from anyone, so reading one checks what its header would make
+this library do: recorded numbers lie in :data:`INT_RANGES` (they become generation
+sizes), generation settings in :data:`GENERATION_RANGES`, JSON values nest at most
+:data:`MAX_JSON_DEPTH` deep, ``options`` holds each of :data:`REQUIRED_OPTIONS` with its
+type, and ``base`` is one line of at most :data:`MAX_BASE_LENGTH` characters.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import torch
@@ -39,6 +48,15 @@ GENERATION_KEYS = {"steps": int, "guidance": float, "frame_init": bool}
 # Recorded fields stored as text, and as whole numbers; the adapter config's name -> the metadata key.
 TEXT_FIELDS = {"prompt": "prompt", "base": "base", "resize": "resize", "training_config": "config"}
 INT_FIELDS = {"num_frames": "num_frames", "height": "height", "width": "width", "stride": "stride", "steps": "steps"}
+# Allowed ranges of the recorded whole numbers (inclusive): a header's sizes become the default generation sizes.
+INT_RANGES = {"num_frames": (1, 256), "height": (8, 2048), "width": (8, 2048), "stride": (1, 64),
+              "steps": (0, 100_000_000)}
+# Allowed ranges of the recorded generation settings (inclusive).
+GENERATION_RANGES = {"steps": (1, 1000), "guidance": (0.0, 100.0)}
+MAX_JSON_DEPTH = 16  # JSON metadata nested deeper is refused before it is parsed
+MAX_BASE_LENGTH = 1024  # characters of the recorded base (a path or hub id)
+# Options every motion file records; later ones default to what files without them were trained with.
+REQUIRED_OPTIONS = ("motion_conv", "conv_mode", "first_frame_attention", "temporal_attention")
 # Files whose loading would run code from the file: never opened.
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
 
@@ -82,17 +100,21 @@ def recorded_fields(metadata: dict[str, str], where: object = "the motion metada
 
     Lenient where today's files may differ: a number that is not a whole number reads
     as None, and the stride of a file without a ``stride`` key comes from its recorded
-    config. A ``generation`` that is not a JSON mapping is refused (MotionFileError).
+    config. Refused (MotionFileError naming the field): a whole number outside
+    :data:`INT_RANGES`, a ``generation`` that is not a JSON mapping or holds a setting
+    outside :data:`GENERATION_RANGES`, a ``base`` that is not one short line.
     """
     fields: dict = {field: metadata.get(key) for field, key in TEXT_FIELDS.items()}
     fields["training_config"] = fields["training_config"] or None
     for field, key in INT_FIELDS.items():
         value = metadata.get(key, "")
-        fields[field] = int(value) if value.isdigit() else None
+        fields[field] = _in_range(key, int(value), where) if value.isdigit() else None
     if fields["steps"] is None and metadata.get("step", "").isdigit():  # checkpoints written before the adapter
-        fields["steps"] = int(metadata["step"])
+        fields["steps"] = _in_range("steps", int(metadata["step"]), where)
     if fields["stride"] is None:
-        fields["stride"] = config_value(fields["training_config"], "stride", int)
+        stride = config_value(fields["training_config"], "stride", int)
+        fields["stride"] = None if stride is None else _in_range("stride", stride, where)
+    _check_base(fields["base"], where)
     fields["generation"] = _generation(metadata.get("generation"), where)
     return fields
 
@@ -102,15 +124,76 @@ def motion_config(metadata: dict[str, str], where: object) -> dict:
     if metadata.get("format") != FORMAT:
         raise MotionFileError(f"{where} is not a LAMP motion file (format={metadata.get('format')!r}, expected {FORMAT!r})")
     try:
-        options = MotionOptions.from_dict(json.loads(metadata["options"])).to_dict()
-        base_fingerprint = json.loads(metadata["base_fingerprint"])
+        options = check_options(load_json(metadata["options"], "options", where), where)
+        base_fingerprint = load_json(metadata["base_fingerprint"], "base_fingerprint", where)
         if not isinstance(base_fingerprint, dict):
             raise TypeError("base_fingerprint is not a mapping")
     except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, MotionFileError):
+            raise
         raise MotionFileError(f"{where} says it is a LAMP motion file but its header is damaged ({type(error).__name__}: "
                               f"{error}); use the motion.safetensors that `lamp train` wrote, or a checkpoint's") from error
     return {"options": options, "base_fingerprint": base_fingerprint, **recorded_fields(metadata, where),
             "library_version": metadata.get("library_version")}
+
+
+def check_options(values: object, where: object) -> dict:
+    """``values`` as a complete MotionOptions dict, or a MotionFileError naming the missing or mistyped option.
+
+    Every option in :data:`REQUIRED_OPTIONS` must be there; each value must have its
+    field's type (``motion_conv: true``, ``conv_mode: "causal"``); options added later
+    (``train_layers``, ``groupnorm``) may be missing and read as the files without them
+    were trained."""
+    if not isinstance(values, dict):
+        raise MotionFileError(f"{where}: its 'options' metadata is a {type(values).__name__}, not a mapping of "
+                              f"motion options; use the motion.safetensors that `lamp train` wrote")
+    missing = [key for key in REQUIRED_OPTIONS if key not in values]
+    if missing:
+        raise MotionFileError(f"{where}: its 'options' metadata lacks {', '.join(map(repr, missing))}; "
+                              f"use the motion.safetensors that `lamp train` wrote")
+    kinds = {field.name: bool if field.type in ("bool", bool) else str for field in dataclass_fields(MotionOptions)}
+    for key, value in values.items():
+        kind = kinds.get(key)
+        if kind is not None and type(value) is not kind:
+            raise MotionFileError(f"{where}: motion option {key!r} is {value!r} ({type(value).__name__}), "
+                                  f"expected a {kind.__name__}; use the motion.safetensors that `lamp train` wrote")
+    try:
+        return MotionOptions.from_dict(values).to_dict()
+    except ValueError as error:
+        raise MotionFileError(f"{where}: its 'options' metadata is not usable ({error})") from error
+
+
+def load_json(text: str, key: str, where: object) -> object:
+    """``json.loads(text)``, refusing (MotionFileError) values nested deeper than :data:`MAX_JSON_DEPTH` before parsing."""
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise MotionFileError(f"{where}: its {key!r} metadata nests {depth} levels deep, more than the "
+                              f"{MAX_JSON_DEPTH} a motion file needs; it is not a file `lamp train` wrote")
+    return json.loads(text)
+
+
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of JSON ``text`` nest, counted without parsing (brackets inside strings skipped)."""
+    brackets = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)
+    depth = deepest = 0
+    for char in re.sub(r"[^\[\]{}]", "", brackets):
+        depth += 1 if char in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _in_range(key: str, value: int, where: object) -> int:
+    low, high = INT_RANGES[key]
+    if not low <= value <= high:
+        raise MotionFileError(f"{where}: its {key!r} metadata is {value}, outside {low}..{high}; "
+                              f"it is not a file `lamp train` wrote, or it is damaged")
+    return value
+
+
+def _check_base(base: str | None, where: object) -> None:
+    if base is not None and (len(base) > MAX_BASE_LENGTH or any(ord(char) < 32 for char in base)):
+        raise MotionFileError(f"{where}: its 'base' metadata is not one line of at most {MAX_BASE_LENGTH} characters "
+                              f"(a path or hub id); pass the base with --base")
 
 
 def config_value(training_config: str | None, key: str, kind: type) -> object | None:
@@ -125,7 +208,7 @@ def config_value(training_config: str | None, key: str, kind: type) -> object | 
 
 def _generation(text: str | None, where: object) -> dict[str, int | float]:
     try:
-        recorded = json.loads(text or "{}")
+        recorded = load_json(text or "{}", "generation", where)
     except json.JSONDecodeError as error:
         raise MotionFileError(f"{where}: its 'generation' metadata is not JSON ({error}); rewrite it with `lamp train`") from error
     if not isinstance(recorded, dict):
@@ -136,6 +219,10 @@ def _generation(text: str | None, where: object) -> dict[str, int | float]:
         if kind is bool and isinstance(value, bool):
             settings[key] = value
         elif kind is not bool and isinstance(value, (int, float)) and not isinstance(value, bool):
+            low, high = GENERATION_RANGES[key]
+            if not (math.isfinite(value) and low <= value <= high):
+                raise MotionFileError(f"{where}: its generation setting {key!r} is {value}, outside {low:g}..{high:g}; "
+                                      f"rewrite it with `lamp train`")
             settings[key] = kind(value)
     return settings
 

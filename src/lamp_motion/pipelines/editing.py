@@ -112,7 +112,7 @@ def edit_video(pipe, source: np.ndarray | str | os.PathLike, edited_first_frame:
                                              histogram_matching=histogram_matching)).values
     notes: list[str] = []
     if not isinstance(source, np.ndarray):
-        source = read_video(source, notes)[0]
+        source = read_video(source, notes, stop_after=max(1, start + clip_span(settings.frames, stride)))[0]
     clip = source_clip(source, settings.frames, stride, settings.height, settings.width, start, notes)
     if not isinstance(edited_first_frame, Image.Image):
         edited_first_frame = load_image(edited_first_frame)

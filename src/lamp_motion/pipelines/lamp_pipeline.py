@@ -21,7 +21,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..builtin import resolve_base
 from ..models import LampMotionAdapter, MotionOptions, VideoUNet
-from ..models.loading import BaseModel, load_base
+from ..models.loading import BaseModel, load_base, load_recorded_base
 from ..settings import ResolvedSampling, SamplingSettings
 from .images import fit_image, image_to_tensor
 from .noise import shared_noise
@@ -95,8 +95,11 @@ class LampPipeline(DiffusionPipeline):
 
         ``motion``: as for :meth:`from_base`."""
         adapter = motion if isinstance(motion, LampMotionAdapter) else LampMotionAdapter.from_pretrained(motion)
-        source = resolve_base(base if base is not None else adapter.config.base)
-        return cls.from_base(load_base(source, dtype=dtype), adapter, allow_other_base=allow_other_base)
+        if base is None and adapter.config.base:
+            loaded = load_recorded_base(adapter.config.base, adapter.source, dtype)
+        else:
+            loaded = load_base(resolve_base(base), dtype=dtype)
+        return cls.from_base(loaded, adapter, allow_other_base=allow_other_base)
 
     # ---- pieces ----------------------------------------------------------------------
     @torch.no_grad()

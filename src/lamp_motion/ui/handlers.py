@@ -17,10 +17,19 @@ from pathlib import Path
 from ..data import scan_videos
 from ..files import slug
 from ..settings import SamplingSettings
-from ..video_io import read_video
+from ..video_io import VIDEO_SUFFIXES
 from .library import MOTION_FILE, check_name, find_motion, list_motions
 from .tuning import TuneJob, defaults, tune_config
-from .uploads import UploadError, UploadLimits, check_video_lengths, collect_uploads, count_videos, server_folder
+from .uploads import (
+    UploadError,
+    UploadLimits,
+    check_header_lengths,
+    check_source_video,
+    check_video_lengths,
+    collect_uploads,
+    count_videos,
+    server_folder,
+)
 
 POLL_SECONDS = 0.5  # how often a running tuning updates the page
 
@@ -93,9 +102,11 @@ class Handlers:
             count_videos(data, limits)
         else:
             raise UploadError("no training videos: upload 4-16 videos (or a zip), or pick a server folder")
+        check_header_lengths(sorted(e for e in data.iterdir() if e.suffix.lower() in VIDEO_SUFFIXES), limits)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the skipped files are in the report
-            video_set = scan_videos(data, int(frames), 1, int(height), int(width), prompt=prompt or None)
+            video_set = scan_videos(data, int(frames), 1, int(height), int(width), prompt=prompt or None,
+                                    max_seconds=limits.max_video_seconds)
         check_video_lengths([(v.path, len(v.frames), v.fps) for v in video_set.videos], limits)
         report = "\n".join([video_set.report(), *notes])
         if len(video_set.videos) < 4:
@@ -161,8 +172,7 @@ class Handlers:
             raise UploadError("no source video: upload the video the motion was tuned on")
         if not image:
             raise UploadError("no edited first frame: upload the source's first frame, edited")
-        frames, fps = read_video(video)
-        check_video_lengths([(Path(video), len(frames), fps)], self.settings.limits)
+        check_source_video(Path(video), self.settings.limits)
         lines: list[str] = []
         settings = EditSettings(motion=entry.path, video=Path(video), prompt=_required(prompt, "prompt"), image=image,
                                 out=_new_folder(self.settings.work / "edits", prompt),

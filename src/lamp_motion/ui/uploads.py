@@ -2,7 +2,8 @@
 
 Uploaded files are copied into a fresh folder and then read only through
 :func:`lamp_motion.video_io.read_video` (via :func:`lamp_motion.data.scan_videos`), the
-reader `lamp train` uses. Every limit is checked here, on the server.
+reader `lamp train` uses. Every limit is checked here, on the server; a video's duration
+from its container's header before it is decoded (:func:`check_header_lengths`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..video_io import VIDEO_SUFFIXES
+from ..video_io import VIDEO_SUFFIXES, VideoReadError, VideoTooLongError, iter_timed_frames, probe_length
 
 CAPTION_SUFFIXES = (".txt",)  # a video's caption (<stem>.txt) or the set's prompt.txt
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -154,3 +155,32 @@ def check_video_lengths(videos: list[tuple[Path, int, float]], limits: UploadLim
             if fps > 0 and frames / fps > limits.max_video_seconds]
     if long:
         raise UploadError("\n".join([f"videos over the limit of {limits.max_video_seconds:g} s:", *long]))
+
+
+def check_header_lengths(paths: list[Path], limits: UploadLimits) -> None:
+    """UploadError naming every video whose header says it is longer than the limit, before any is decoded.
+
+    Videos whose header gives no duration, and entries that cannot be read, are left to
+    the reader (which stops decoding at the limit, or skips them with the reason)."""
+    long = []
+    for path in paths:
+        try:
+            seconds = probe_length(path).seconds
+        except VideoReadError:
+            continue
+        if seconds is not None and seconds > limits.max_video_seconds:
+            long.append(f"  {path.name}: {seconds:.1f} s")
+    if long:
+        raise UploadError("\n".join([f"videos over the limit of {limits.max_video_seconds:g} s:", *long]))
+
+
+def check_source_video(path: Path, limits: UploadLimits) -> None:
+    """UploadError when an edit's source video is over the duration limit: from its header, else by decoding it
+    (holding no frame) until the limit is passed."""
+    check_header_lengths([path], limits)
+    try:
+        if probe_length(path).seconds is None:
+            for _ in iter_timed_frames(path, max_seconds=limits.max_video_seconds):
+                pass
+    except VideoTooLongError as error:
+        raise UploadError(f"{path.name}: {error.reason}") from error
