@@ -183,3 +183,23 @@ def tiny_clip(folder: Path) -> Path:
 
 def generate(*extra: str) -> int:
     return lamp_main(["generate", "--steps", "2", "--guidance", "3", "--t2i-steps", "2", *extra])
+
+
+def make_fifo(path: Path, unblock_after: float = 30.0) -> Path:
+    """A FIFO at ``path``; should code under test open it and block, a timer opens its writing end after
+    ``unblock_after`` seconds, so the reader gets end-of-file and the test fails instead of hanging."""
+    import os
+    import threading
+
+    os.mkfifo(path)
+
+    def unblock() -> None:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass  # no reader is blocked on it (ENXIO) or it is gone: nothing to do
+
+    timer = threading.Timer(unblock_after, unblock)
+    timer.daemon = True
+    timer.start()
+    return path

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from lamp_motion.data import scan_videos
 from lamp_motion.jobs.prepare import PrepareSettings, prepare_videos
 from lamp_motion.video_io import write_video
-from tests.helpers import video
+from tests.helpers import make_fifo, video
 
 
 @pytest.fixture
@@ -21,7 +19,7 @@ def folder(tmp_path):
 
 
 def test_a_fifo_named_x_mp4_is_skipped_with_the_reason(folder) -> None:
-    os.mkfifo(folder / "x.mp4")
+    make_fifo(folder / "x.mp4")
     with pytest.warns(UserWarning, match="skipped 1"):
         video_set = scan_videos(folder, num_frames=4, stride=1, height=16, width=16)
     assert [v.path.name for v in video_set.videos] == ["good.mp4"]
@@ -40,7 +38,7 @@ def test_frames_are_fitted_while_read_and_long_videos_are_skipped(folder) -> Non
 
 
 def test_prepare_skips_a_fifo_with_the_reason(folder, tmp_path) -> None:
-    os.mkfifo(folder / "x.mp4")
+    make_fifo(folder / "x.mp4")
     result = prepare_videos(PrepareSettings(folder, tmp_path / "out", fps=8, frames=4, height=16, width=16))
     rows = {row.source: row for row in result.rows}
     assert rows["good.mp4"].status == "used"
