@@ -166,3 +166,18 @@ def test_a_fifo_among_frame_images_is_refused(tmp_path) -> None:
     os.mkfifo(folder / "frame0.png")
     error = read_in_thread(folder)
     assert isinstance(error, VideoReadError) and "frame frame0.png: it is a FIFO" in error.reason
+
+
+def test_prepare_shortens_a_long_pause_instead_of_cutting_clips_of_a_still_frame(tmp_path) -> None:
+    from lamp_motion.jobs.prepare import PrepareSettings, prepare_videos
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    times = [round(i * 1000 / 30) for i in range(20)] + [600_000 + round(i * 1000 / 30) for i in range(20)]
+    write_timed(raw / "bursts.mp4", times, height=16, width=48)
+    result = prepare_videos(PrepareSettings(raw, tmp_path / "out", fps=30, frames=4, height=16, width=16,
+                                            max_clips_per_video=0))
+    [row] = result.rows
+    # 40 moving frames and at most 3 s (90 frames) of the held one: at most 130 / 4 clips, not 600 s' worth
+    assert row.status == "used" and 10 <= len(row.clips) <= 130 // 4
+    assert any("1 pause(s) of up to 599.4 s shortened to 3 s" in note for note in row.notes), row.notes

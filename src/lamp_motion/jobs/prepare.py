@@ -40,6 +40,7 @@ from ..data.video_set import SET_PROMPT_FILE, SIZE_MULTIPLE
 from ..files import check_output_folder, write_text_atomic
 from ..video_io import (
     IMAGE_SUFFIXES,
+    MAX_HOLD_SECONDS,
     VIDEO_SUFFIXES,
     SourceInfo,
     VideoReadError,
@@ -255,7 +256,8 @@ def _cut_clips(timed: Iterator[tuple[float, np.ndarray]], settings: PrepareSetti
     buffer: list[np.ndarray] = []
     previous: np.ndarray | None = None
     made = cuts = longest = 0
-    for frame in resample_timed(timed, settings.fps):
+    shortened: list[float] = []  # pauses longer than MAX_HOLD_SECONDS: repeating a still frame teaches no motion
+    for frame in resample_timed(timed, settings.fps, MAX_HOLD_SECONDS, shortened):
         frame = resize_frames(frame[None], settings.height, settings.width, settings.resize)[0]
         if settings.split_shots:
             histogram = _histogram(frame)
@@ -270,6 +272,8 @@ def _cut_clips(timed: Iterator[tuple[float, np.ndarray]], settings: PrepareSetti
             if made == settings.max_clips_per_video:
                 row.notes.append(f"stopped after {made} clips (--max-clips-per-video); the rest was not read")
                 break
+    if shortened:
+        row.notes.append(f"{len(shortened)} pause(s) of up to {max(shortened):.1f} s shortened to {MAX_HOLD_SECONDS:g} s")
     if cuts:
         row.notes.append(f"{cuts} shot cut(s) found; no clip spans one")
     if made == 0:
