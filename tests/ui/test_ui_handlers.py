@@ -168,3 +168,45 @@ def test_lamp_ui_listens_on_localhost_without_a_share_link_by_default():
     args = build_parser().parse_args(["ui"])
     assert (args.host, args.port, args.share, args.data_root) == ("127.0.0.1", 7860, False, None)
     assert args.func(build_parser().parse_args(["ui", "--max-file-mb", "0"])) == 2
+
+
+def test_zip_uploads_are_limited_in_all_and_refused_uploads_leave_nothing(toy_set, tmp_path):
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w") as out:
+        for index in range(20):
+            out.writestr(f"v{index}.mp4", b"x")
+    with pytest.raises(UploadError, match="20 videos is over the limit of 16"):
+        collect_uploads([many], tmp_path / "many", UploadLimits())
+    assert not (tmp_path / "many").exists()  # counted from the zip's directory, nothing extracted or left
+    large = tmp_path / "large.zip"
+    with zipfile.ZipFile(large, "w", compression=zipfile.ZIP_DEFLATED) as out:
+        for index in range(4):
+            out.writestr(f"v{index}.mp4", bytes(2**20))  # 1 MB each, under the per-file limit
+    with pytest.raises(UploadError, match=r"large.zip: v2.mp4: the upload is over the limit of 2.5 MB in all"):
+        collect_uploads([large], tmp_path / "large", UploadLimits(max_file_mb=2, max_total_mb=2.5))
+    assert not (tmp_path / "large").exists()
+
+
+def test_a_zip_entry_with_a_bad_crc_is_named(tmp_path):
+    archive = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive, "w") as out:  # stored, so the bytes can be damaged in place
+        out.writestr("clip.mp4", b"A" * 1000)
+    data = bytearray(archive.read_bytes())
+    data[data.index(b"A" * 1000) + 500] = ord("B")
+    archive.write_bytes(bytes(data))
+    with pytest.raises(UploadError, match=r"bad.zip: clip.mp4: cannot be extracted \(Bad CRC-32"):
+        collect_uploads([archive], tmp_path / "set", UploadLimits())
+    assert not (tmp_path / "set").exists()
+
+
+def test_listen_addresses_every_interface_is_told_and_ipv6_is_bracketed():
+    from lamp_motion.ui.app import listen_address
+
+    assert listen_address("127.0.0.1") == ("127.0.0.1", False)
+    assert listen_address("localhost")[1] is False
+    assert listen_address("0.0.0.0") == ("0.0.0.0", True)
+    assert listen_address("0") == ("0", True)  # the legacy spelling of 0.0.0.0
+    assert listen_address("::") == ("[::]", True)
+    assert listen_address("[::1]") == ("[::1]", False)
+    with pytest.raises(ValueError, match="is not an address or a name this machine can resolve"):
+        listen_address("no-such-host.invalid")

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         print("error: `lamp ui` needs gradio: pip install \"lamp-motion[ui]\"", file=sys.stderr)
         return 2
-    from ..ui.app import launch
+    from ..ui.app import launch, listen_address
     from ..ui.handlers import UISettings
     from ..ui.uploads import UploadLimits
 
@@ -45,14 +45,19 @@ def run(args: argparse.Namespace) -> int:
     if args.data_root is not None and not args.data_root.is_dir():
         print(f"error: --data-root {args.data_root} is not a folder", file=sys.stderr)
         return 2
-    if args.host == "0.0.0.0":
-        print("warning: --host 0.0.0.0 listens on every network interface: anyone who can reach this machine can "
-              "use the page, upload files and run jobs", file=sys.stderr)
+    try:
+        host, everywhere = listen_address(args.host)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if everywhere:
+        print(f"warning: --host {args.host} listens on every network interface: anyone who can reach this machine "
+              f"can use the page, upload files and run jobs", file=sys.stderr)
     if args.share:
         print("warning: --share makes a public link through Gradio's servers", file=sys.stderr)
     limits = UploadLimits(max_file_mb=args.max_file_mb, max_files=args.max_videos,
                           max_video_seconds=args.max_video_seconds)
     settings = UISettings(motions=args.motions, work=args.work, base=args.base, data_root=args.data_root,
                           limits=limits, device=args.device)
-    launch(settings, host=args.host, port=args.port, share=args.share)
+    launch(settings, host=host, port=args.port, share=args.share)
     return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
+import socket
 from collections.abc import Callable
 
 import gradio as gr
@@ -180,6 +182,25 @@ def _result_column(prefix: str) -> list:
                     interactive=False, elem_id=f"{prefix}-files"),
             gr.JSON(label="Settings", elem_id=f"{prefix}-settings"),
             gr.Markdown(elem_id=f"{prefix}-log")]
+
+
+def listen_address(host: str) -> tuple[str, bool]:
+    """``host`` as the server takes it (an IPv6 address in brackets, ``[::1]``), and whether it listens on every
+    network interface (``0.0.0.0``, ``0``, ``::``, or a name that resolves to one of them).
+
+    Raises ValueError when ``host`` is neither an address nor a name this machine can resolve."""
+    bare = host.strip().removeprefix("[").removesuffix("]")
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(bare, None, proto=socket.IPPROTO_TCP)}
+    except (socket.gaierror, UnicodeError) as error:
+        raise ValueError(f"--host {host!r} is not an address or a name this machine can resolve ({error}); "
+                         f"use 127.0.0.1 (this machine only) or 0.0.0.0 (every network interface)") from None
+    everywhere = any(ipaddress.ip_address(address.split("%")[0]).is_unspecified for address in found)
+    try:
+        served = f"[{bare}]" if ipaddress.ip_address(bare).version == 6 else bare
+    except ValueError:
+        served = bare  # a name
+    return served, everywhere
 
 
 def launch(settings: UISettings, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> None:

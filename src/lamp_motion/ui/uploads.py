@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -29,10 +30,15 @@ class UploadLimits:
     max_file_mb: float = 200.0  # largest uploaded file (a zip counts as one file; so does each video inside it)
     max_files: int = 16  # most videos in one training set (uploaded, in a zip, or in a server folder)
     max_video_seconds: float = 120.0  # longest video accepted
+    max_total_mb: float = 1024.0  # all files of one upload together, zips counted by what they hold
 
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_total_bytes(self) -> int:
+        return int(self.max_total_mb * 1024 * 1024)
 
     def describe(self) -> str:
         return (f"at most {self.max_files} videos, {self.max_file_mb:g} MB per file, "
@@ -49,12 +55,24 @@ def collect_uploads(files: list[str | Path], folder: Path, limits: UploadLimits)
     """Copy uploaded videos (and the videos of uploaded zips) flat into the new ``folder``.
 
     Returns notes on entries left out (e.g. a zip's other files). Raises UploadError when
-    a file is too large, there are too many videos, or nothing usable was given.
+    a file or all together are too large, there are too many videos (counted before
+    anything is extracted), a zip is damaged, or nothing usable was given; ``folder`` is
+    then removed, so a refused upload leaves nothing on the server.
     """
     if not files:
         raise UploadError("no files uploaded; upload the motion's videos (or one zip of them)")
     folder.mkdir(parents=True, exist_ok=False)
+    try:
+        return _collect(files, folder, limits)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _collect(files: list[str | Path], folder: Path, limits: UploadLimits) -> list[str]:
+    _check_counts(files, limits)
     notes: list[str] = []
+    budget = _Budget(limits)
     for given in files:
         path = Path(given)
         name = safe_name(path.name)
@@ -63,8 +81,9 @@ def collect_uploads(files: list[str | Path], folder: Path, limits: UploadLimits)
             raise UploadError(f"{name}: {size / 2**20:.1f} MB is over the limit of {limits.max_file_mb:g} MB per file")
         suffix = path.suffix.lower()
         if suffix == ".zip":
-            notes += _extract_zip(path, folder, limits)
+            notes += _extract_zip(path, folder, limits, budget)
         elif suffix in VIDEO_SUFFIXES or suffix in CAPTION_SUFFIXES:
+            budget.take(size, name)
             shutil.copyfile(path, _free_path(folder, name))
         else:
             notes.append(f"{name}: left out, not a video ({', '.join(VIDEO_SUFFIXES)}), caption (.txt) or zip")
@@ -82,17 +101,51 @@ def count_videos(folder: Path, limits: UploadLimits) -> int:
     return count
 
 
-def _extract_zip(path: Path, folder: Path, limits: UploadLimits) -> list[str]:
-    """The zip's videos and captions, flat, each checked against the size limit while it is written."""
+class _Budget:
+    """Bytes an upload may still write in all (``UploadLimits.max_total_mb``)."""
+
+    def __init__(self, limits: UploadLimits):
+        self.limits, self.left = limits, limits.max_total_bytes
+
+    def take(self, count: int, name: str) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise UploadError(f"{name}: the upload is over the limit of {self.limits.max_total_mb:g} MB in all; "
+                              f"upload fewer or shorter videos")
+
+
+def _zip_entries(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    return [info for info in archive.infolist()
+            if not (info.is_dir() or "__MACOSX" in info.filename or PurePosixPath(info.filename).name.startswith("."))]
+
+
+def _check_counts(files: list[str | Path], limits: UploadLimits) -> None:
+    """Too many videos, counted from the file names and the zips' directories before anything is written."""
+    count = 0
+    for given in files:
+        path = Path(given)
+        if path.suffix.lower() == ".zip":
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    count += sum(1 for info in _zip_entries(archive)
+                                 if Path(safe_name(info.filename)).suffix.lower() in VIDEO_SUFFIXES)
+            except (zipfile.BadZipFile, OSError) as error:
+                raise UploadError(f"{safe_name(path.name)}: not a readable zip file ({error})") from error
+        elif path.suffix.lower() in VIDEO_SUFFIXES:
+            count += 1
+    if count > limits.max_files:
+        raise UploadError(f"{count} videos is over the limit of {limits.max_files}; a motion needs 4-16")
+
+
+def _extract_zip(path: Path, folder: Path, limits: UploadLimits, budget: _Budget) -> list[str]:
+    """The zip's videos and captions, flat, each checked against the size limits while it is written."""
     notes = []
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as error:
         raise UploadError(f"{path.name}: not a readable zip file ({error})") from error
     with archive:
-        for info in archive.infolist():
-            if info.is_dir() or "__MACOSX" in info.filename or PurePosixPath(info.filename).name.startswith("."):
-                continue
+        for info in _zip_entries(archive):
             name = safe_name(info.filename)
             suffix = Path(name).suffix.lower()
             if suffix not in VIDEO_SUFFIXES and suffix not in CAPTION_SUFFIXES:
@@ -102,14 +155,20 @@ def _extract_zip(path: Path, folder: Path, limits: UploadLimits) -> list[str]:
                 raise UploadError(f"{path.name}: {info.filename}: {info.file_size / 2**20:.1f} MB is over the limit "
                                   f"of {limits.max_file_mb:g} MB per file")
             target = _free_path(folder, name)
-            with archive.open(info) as source, open(target, "wb") as out:
-                written = 0
-                while chunk := source.read(1 << 20):
-                    written += len(chunk)
-                    if written > limits.max_file_bytes:  # the header's size can lie
-                        raise UploadError(f"{path.name}: {info.filename}: over the limit of {limits.max_file_mb:g} MB "
-                                          f"per file")
-                    out.write(chunk)
+            try:
+                with archive.open(info) as source, open(target, "wb") as out:
+                    written = 0
+                    while chunk := source.read(1 << 20):
+                        written += len(chunk)
+                        budget.take(len(chunk), f"{path.name}: {info.filename}")
+                        if written > limits.max_file_bytes:  # the header's size can lie
+                            raise UploadError(f"{path.name}: {info.filename}: over the limit of "
+                                              f"{limits.max_file_mb:g} MB per file")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as error:
+                # a bad CRC, a damaged stream, an unsupported compression method or an encrypted entry
+                raise UploadError(f"{path.name}: {info.filename}: cannot be extracted ({error}); make the zip "
+                                  f"again (plain, not encrypted) or upload the videos themselves") from error
     return notes
 
 
