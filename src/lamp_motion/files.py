@@ -119,6 +119,9 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
+NAME_MAX = 255  # bytes in one file or folder name on common file systems (ext4, APFS, NTFS in UTF-16 units)
+
+
 def check_output_folder(folder: str | os.PathLike[str], what: str) -> Path:
     """Check that ``folder`` is, or can be created as, a writable folder; returns it as a Path.
 
@@ -130,6 +133,10 @@ def check_output_folder(folder: str | os.PathLike[str], what: str) -> Path:
         OutputWriteError: the folder is a file, lies below a file, or cannot be written.
     """
     folder = Path(folder)
+    for part in folder.parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise OutputWriteError(folder, f"{what}: the name {part[:40]}... is {len(os.fsencode(part))} bytes long, over "
+                                           f"the {NAME_MAX} a file system allows; choose a shorter name", disk_full=False)
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent  # the nearest ancestor that exists: the folder would be created there

@@ -148,14 +148,18 @@ class ResolvedSampling:
         return {**entries, "window": self.window, "setting_sources": sources}
 
 
+MAX_FPS = 100  # a gif's frame time is a whole number of hundredths of a second: faster, and mp4, gif and JSON disagree
+
+
 def frame_rate_problem(fps: object) -> str | None:
-    """What is wrong with ``fps`` as a frame rate (it must be a number above 0; nan is refused), or None.
+    """What is wrong with ``fps`` as a frame rate (a number above 0, at most MAX_FPS; nan and inf are refused), or None.
 
     The one rule: :func:`check_frame_rate` (the jobs) and the CLI's ``--fps`` (at parse time) use it."""
-    if isinstance(fps, (int, float)) and not isinstance(fps, bool) and fps > 0:
+    if isinstance(fps, (int, float)) and not isinstance(fps, bool) and 0 < fps <= MAX_FPS:
         return None
     shown = f"{fps:g}" if isinstance(fps, (int, float)) else repr(fps)
-    return f"{shown} is not a frame rate; give frames per second above 0, e.g. 8"
+    return (f"{shown} is not a frame rate; give frames per second above 0 and at most {MAX_FPS} (a gif stores "
+            f"frame times in hundredths of a second), e.g. 8")
 
 
 def check_frame_rate(fps: float | None, optional: bool = False) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -68,3 +69,33 @@ def test_a_frame_rate_not_above_zero_is_refused_before_any_work(command, fps, tm
     assert stopped.value.code == 2
     assert f"--fps: {fps} is not a frame rate" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_prompts_sharing_a_file_name_never_overwrite_and_a_long_prompt_is_noted(motion_file, tmp_path, capsys):
+    out = tmp_path / "videos"
+    long_prompt = "a red circle moves right " + "very " * 40
+    assert generate("--motion", str(motion_file), "--prompt", "A red circle!", "--out", str(out)) == 0
+    assert generate("--motion", str(motion_file), "--prompt", "a red circle", "--out", str(out)) == 0
+    assert generate("--motion", str(motion_file), "--prompt", "A red circle!", "--out", str(out)) == 0  # a rerun
+    assert generate("--motion", str(motion_file), "--prompt", long_prompt, "--out", str(out)) == 0
+    prompts = {p.name: json.loads(p.read_text())["prompt"] for p in out.glob("*.json")}
+    assert prompts["a-red-circle-seed0.json"] == "A red circle!"
+    assert prompts["a-red-circle-seed0-2.json"] == "a red circle"
+    assert len(prompts) == 3
+    assert "the rest is ignored" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--fps", "inf"], "--fps: inf is not a frame rate"),
+    (["--fps", "1e9"], "at most 100"),
+    (["--seed", str(2**70)], f"--seed={2**70} is not a seed"),
+    (["--out", "x" * 300], "over the 255 a file system allows"),
+])
+def test_out_of_range_fps_seed_and_out_name_are_refused_before_generating(motion_file, tmp_path, monkeypatch, capsys,
+                                                                         flags, message):
+    monkeypatch.chdir(tmp_path)
+    parse_time = flags[0] == "--fps"  # refused by argparse (exit 2), the rest by the job
+    with pytest.raises(SystemExit) if parse_time else contextlib.nullcontext():
+        assert generate("--motion", str(motion_file), "--prompt", "a red circle", *flags) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.mp4"))

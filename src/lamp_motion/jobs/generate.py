@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,37 @@ def generate(settings: GenerateSettings, log: Log | None = print, given_by: str 
     return generate_jobs(settings, jobs, log, given_by)
 
 
+MAX_SEED = 2**63 - 1  # torch generators take 64-bit seeds
+
+
+def video_stems(out: Path, jobs: list[tuple[str, str, int]]) -> list[str]:
+    """File names (without suffix) of the jobs' videos: ``<prompt slug>-seed<k>``, made unique.
+
+    Two prompts may share a slug ("A cat!" and "a cat"): the later one gets ``-2``, ``-3``,
+    ... rather than overwriting; so does a job whose name is taken in ``out`` by a video of
+    another prompt. A video of the same prompt and seed is replaced (a rerun)."""
+    stems, taken = [], set()
+    for prompt, _, seed in jobs:
+        first = stem = f"{slug(prompt)}-seed{seed}"
+        number = 2
+        while stem in taken or _recorded_prompt(out / f"{stem}.json") not in (None, prompt):
+            stem, number = f"{first}-{number}", number + 1
+        taken.add(stem)
+        stems.append(stem)
+    return stems
+
+
+def _recorded_prompt(path: Path) -> str | None:
+    """The prompt a video's JSON records (None: no such file); a JSON that cannot be read counts as another's."""
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        return record["prompt"] if isinstance(record, dict) and isinstance(record.get("prompt"), str) else ""
+    except (OSError, ValueError):
+        return ""
+
+
 def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], log: Log | None = print,
                   given_by: str = "settings") -> GenerateResult:
     """One video per ``(prompt, image prompt, seed)`` job; everything else from ``settings`` (whose own
@@ -82,6 +114,10 @@ def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], 
     """
     say = log or (lambda _: None)
     check_frame_rate(settings.fps)
+    for _, _, seed in jobs:
+        if not (isinstance(seed, int) and 0 <= seed <= MAX_SEED):
+            raise SettingError(f"{{seed}}={seed} is not a seed; give a whole number from 0 to 2**63 - 1 "
+                               f"(each video uses seed, seed + 1, ...)", "seed")
     if settings.image is not None and settings.t2i is not None:
         raise SettingError("{image} and {t2i} both give the first frame; choose one", "image", "t2i")
     header = read_motion_header(settings.motion)
@@ -123,16 +159,22 @@ def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], 
 
     # 3. One video per job; longer than the window: chained windows.
     videos = []
+    stems = video_stems(Path(settings.out), jobs)
+    limit = pipe.tokenizer.model_max_length
     for index, ((prompt, image_prompt, seed), first) in enumerate(zip(jobs, images)):
         if sampling.frames > resolved.window:
             out = generate_long(pipe, prompt, first, sampling, resolved.window, overlap=settings.overlap, generator=seed)
         else:
             out = pipe.sample(prompt, first, sampling, generator=seed)
         notes = image_notes + out.notes
+        tokens = len(pipe.tokenizer(prompt, verbose=False).input_ids)
+        if tokens > limit:
+            notes = notes + [f"the prompt is {tokens} tokens long; the text encoder reads the first {limit} "
+                             f"(with its start and end tokens), the rest is ignored"]
         for note in notes:
             say(f"note: {note}")
         record = {"prompt": prompt, **shared, "image_prompt": None if image is not None else image_prompt, "seed": seed}
-        path = write_outputs(Path(settings.out), f"{slug(prompt)}-seed{seed}", out.frames[0], settings.fps, record)
+        path = write_outputs(Path(settings.out), stems[index], out.frames[0], settings.fps, record)
         say(f"video {index + 1}/{len(jobs)}: {path.with_suffix('.mp4')}")
         videos.append(GeneratedVideo(json=path, prompt=prompt, seed=seed, frames=out.frames[0], notes=notes))
     return GenerateResult(videos=videos, settings=shared)
