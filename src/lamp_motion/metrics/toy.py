@@ -633,11 +633,12 @@ def palette_from_folder(folder: str | os.PathLike[str]) -> TrainingPalette:
                 videos.append(read_video(entry)[0])
             except VideoReadError as error:
                 unreadable.append(f"{entry.name} ({str(error).splitlines()[0]})")
+    if not videos:
+        found = f" it can read (unreadable: {'; '.join(unreadable)})" if unreadable else ""
+        raise ValueError(f"training set {folder} holds no videos ({', '.join(VIDEO_SUFFIXES)}) or frame folders{found}")
     if unreadable:
         warnings.warn(f"training set {folder}: skipped {len(unreadable)} unreadable video(s) for the colour palette: "
                       f"{'; '.join(unreadable)}", UserWarning, stacklevel=2)
-    if not videos:
-        raise ValueError(f"training set {folder} holds no readable videos ({', '.join(VIDEO_SUFFIXES)}) or frame folders")
     return palette_from_videos(videos)
 
 
