@@ -4,10 +4,11 @@ SIGTERM handled as Ctrl-C, rescues that never overwrite each other, a training c
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import fields
+from dataclasses import asdict, fields
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from lamp_motion.training import rescue
 from lamp_motion.training.checkpoint import list_checkpoints
 from lamp_motion.training.config import TrainConfig
 from lamp_motion.training.hooks import TrainingHooks
-from lamp_motion.training.run_guard import LOCK_NAME, RUN_ONLY_FIELDS, RunLock
+from lamp_motion.training.run_guard import LOCK_NAME, RUN_ONLY_FIELDS, RunLock, data_digest, resume_changes
 from lamp_motion.training.trainer import Trainer, TrainingError, train
 from lamp_motion.video_io import write_video
 from tests.helpers import moving_square_video, tiny_config, trained_video
@@ -71,6 +72,21 @@ def test_a_resume_with_other_settings_is_refused_unless_overridden(motion_folder
     assert [g["lr"] for g in trainer.optimizer.param_groups] == [1e-4]  # the new value, not the checkpoint's 1e-3
     assert [g["weight_decay"] for g in trainer.optimizer.param_groups] == [0.5]
     assert "learning_rate: 0.0001" in LampMotionAdapter.from_pretrained(str(motion)).config.training_config
+
+
+def test_a_resume_from_the_same_videos_elsewhere_is_no_change_but_other_videos_are(motion_folder, tiny_sd_folder, tmp_path):
+    out, copy = tmp_path / "out", tmp_path / "uploaded-again" / motion_folder.name
+    train(tiny_config(motion_folder, tiny_sd_folder, out, steps=2, checkpoint_every=2))
+    shutil.copytree(motion_folder, copy)  # the web page uploads each tuning run into a new folder
+    assert data_digest(copy) == data_digest(motion_folder) and data_digest(tmp_path / "none") is None
+    checkpoint = list_checkpoints(out / "checkpoints")[-1]
+    now = {**asdict(tiny_config(copy, tiny_sd_folder, out, steps=3, resume="latest")), "data_digest": data_digest(copy)}
+    assert resume_changes(checkpoint, now) == {}
+    assert train(tiny_config(copy, tiny_sd_folder, out, steps=3, resume="latest")).is_file()
+    first = sorted(copy.iterdir())[0]
+    first.write_bytes(first.read_bytes()[:-1] + b"x")  # other content under the same names
+    with pytest.raises(TrainingError, match="data .* -> .*the files in data differ from those it was trained on"):
+        train(tiny_config(copy, tiny_sd_folder, out, steps=4, resume="latest"))
 
 
 def test_sigterm_saves_a_checkpoint_like_ctrl_c(motion_folder, tiny_sd_folder, tmp_path):

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -136,8 +137,29 @@ def resume_changes(checkpoint: Path, now: dict[str, Any]) -> dict[str, tuple[Any
     recorded = state.get("config") or {}
     if not isinstance(recorded, dict):
         return {}
-    return {key: (recorded[key], value) for key, value in now.items()
-            if key not in RUN_ONLY_FIELDS and key in recorded and _normal(recorded[key]) != _normal(value)}
+    changes = {key: (recorded[key], value) for key, value in now.items()
+               if key not in RUN_ONLY_FIELDS and key in recorded and _normal(recorded[key]) != _normal(value)}
+    if "data" in changes and "data_digest" not in changes and recorded.get("data_digest") and now.get("data_digest"):
+        del changes["data"]  # the same videos at another path (the web page uploads each run to a new folder)
+    return changes
+
+
+def data_digest(data: str | os.PathLike) -> str | None:
+    """A digest of every file under the data folder (relative names and contents); None when it is not a folder.
+
+    Recorded in each checkpoint, so that a resume from the same videos at another path is
+    not a change, and a resume from other videos in the same folder is."""
+    root = Path(data)
+    if not root.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def _normal(value: Any) -> Any:
@@ -146,4 +168,5 @@ def _normal(value: Any) -> Any:
 
 
 def describe_changes(changes: dict[str, tuple[Any, Any]]) -> str:
-    return ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items())
+    return ", ".join("the files in data differ from those it was trained on" if key == "data_digest"
+                     else f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items())

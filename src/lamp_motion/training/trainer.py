@@ -43,7 +43,7 @@ from .checks import VideoCheck
 from .config import TrainConfig
 from .hooks import TrainingHooks
 from .rescue import save_checkpoint_or_rescue, save_motion_or_rescue
-from .run_guard import RunLock, describe_changes, earlier_run, replace_earlier_run, resume_changes
+from .run_guard import RunLock, data_digest, describe_changes, earlier_run, replace_earlier_run, resume_changes
 
 
 def _seed_for(*parts: int) -> int:
@@ -191,7 +191,7 @@ class Trainer:
 
     def _run_locked(self) -> Path:
         cfg, acc = self.config, self.accelerator
-        resolved = asdict(cfg)
+        resolved = {**asdict(cfg), "data_digest": data_digest(cfg.data)}
         # Refusals come before any model loads: a resume that mixes settings, a new run over an earlier one.
         resume_from = self._check_resume(resolved) if cfg.resume else None
         earlier = [] if cfg.resume else earlier_run(self.output_dir, cfg.overwrite)
