@@ -357,3 +357,64 @@ def motion_score(frames: np.ndarray, references: Sequence[np.ndarray] | Sequence
     best = int(np.argmax([c.score for c in comparisons]))
     return MotionScore(score=comparisons[best].score, best=best, comparison=comparisons[best],
                        per_reference=tuple(c.score for c in comparisons), tracks=len(tracks.points))
+
+
+MAX_REFERENCE_FRAMES = 48  # frames of each reference video tracked (its first ones)
+
+
+def folder_references(folder: str | os.PathLike[str], tracker: Tracker | str | os.PathLike[str] | None = None,
+                      ) -> list[Tracks]:
+    """:func:`reference_tracks` of a folder of training videos (video files and frame folders, as `lamp train` reads).
+
+    Each video's first ``MAX_REFERENCE_FRAMES`` frames are tracked.
+    """
+    from ..video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_video
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MotionScoreError(f"reference clips {folder} is not a folder; give the folder of training videos")
+    clips = []
+    for entry in sorted(folder.iterdir()):
+        frame_folder = entry.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in entry.iterdir())
+        if not entry.name.startswith(".") and (entry.suffix.lower() in VIDEO_SUFFIXES or frame_folder):
+            clips.append(read_video(entry)[0][:MAX_REFERENCE_FRAMES])
+    if not clips:
+        raise MotionScoreError(f"reference clips {folder} holds no videos ({', '.join(VIDEO_SUFFIXES)}) or frame folders")
+    return reference_tracks([clip for clip in clips if len(clip) >= 3], tracker)
+
+
+MOTION_METRICS = ("motion_score", "motion_global", "motion_local", "motion_deformation")
+
+
+def motion_report(videos: Sequence[tuple[np.ndarray, str]], names: Sequence[str],
+                  references: Sequence[list[Tracks]], sets: Sequence[str]) -> dict:
+    """Motion scores of ``(frames, motion label)`` videos against their reference clips: per video, and per motion.
+
+    ``references[i]`` / ``sets[i]``: video i's reference tracks and the folder they came from.
+    """
+    rows = []
+    for (frames, motion), name, refs, folder in zip(videos, names, references, sets):
+        rows.append({"name": name, "motion": motion, "training_set": folder, **motion_score(frames, refs).as_dict()})
+    motions = {}
+    for motion in dict.fromkeys(row["motion"] for row in rows):
+        values = np.array([[row[key] for key in MOTION_METRICS] for row in rows if row["motion"] == motion])
+        motions[motion] = {key: {"mean": float(values[:, i].mean()), "std": float(values[:, i].std()),
+                                 "count": float(len(values))} for i, key in enumerate(MOTION_METRICS)}
+    return {"metrics": list(MOTION_METRICS), "motions": motions, "videos": rows}
+
+
+def motion_report_to_markdown(report: dict) -> str:
+    """The ``motion`` part of an eval report as two markdown tables (per motion, per video)."""
+    metrics = report["metrics"]
+    lines = ["Motion fidelity to the training clips (-1..1: 1 the same motion, ~0 none, -1 reversed; "
+             "docs/motion-score.md; per motion: mean ± std over its videos).", "",
+             f"| motion | videos | {' | '.join(metrics)} |", "|---|---:|" + "---:|" * len(metrics)]
+    for motion, summary in report["motions"].items():
+        cells = [f"{summary[key]['mean']:.3f} ± {summary[key]['std']:.3f}" for key in metrics]
+        lines.append(f"| {motion} | {int(summary[metrics[0]]['count'])} | {' | '.join(cells)} |")
+    lines += ["", f"| video | motion | training set | {' | '.join(metrics)} |", "|---|---|---|" + "---:|" * len(metrics)]
+    for row in report["videos"]:
+        cells = [f"{row[key]:.3f}" for key in metrics]
+        lines.append(f"| {row['name']} | {row['motion']} | {row['training_set']} | {' | '.join(cells)} |")
+    lines += [f"\n{text}" for text in report.get("notes", [])]
+    return "\n".join(lines) + "\n"
