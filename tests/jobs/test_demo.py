@@ -53,6 +53,8 @@ def test_cut_down_demo_writes_readable_outputs(tmp_path) -> None:
         assert all(0.0 <= row[key] <= 1.0 for key in SCORES)
     truth = report["summary"]["training videos (ground truth)"]
     assert truth["motion_fidelity"]["mean"] > 0.9  # the rendered training set itself scores near 1
+    # the motion score, each training video against the others: the same motion scores high
+    assert truth["motion_score"]["mean"] > 0.7 and all(-1.0 <= row["motion_score"] <= 1.0 for row in report["videos"])
     assert (out / "report.md").read_text().startswith("# LAMP toy demo")
     assert np.isfinite([row["motion_fidelity"] for row in report["videos"]]).all()
 

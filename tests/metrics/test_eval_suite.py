@@ -138,7 +138,8 @@ def test_toy_videos_get_toy_metrics_and_others_do_not(clip_folder, tmp_path, cap
 
     assert lamp_main(["eval", str(videos), "--no-clip", "--out", str(tmp_path / "toy_only")]) == 0
     toy_only = json.loads((tmp_path / "toy_only" / "eval.json").read_text())
-    assert set(toy_only) == {"toy"} and toy_only["toy"] == report["toy"]
+    assert set(toy_only) == {"toy", "motion"} and toy_only["toy"] == report["toy"]
+    assert "motion score left out for 3 of 3" in toy_only["motion"]["notes"][0]  # no training videos known
 
     capsys.readouterr()
     assert lamp_main(["eval", str(videos / "horse.mp4"), "--no-clip", "--out", str(tmp_path / "none")]) == 2

@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
         "eval", help="CLIP alignment, consistency and diversity of generated videos; the paper's protocol with --suite",
         description="Score videos with CLIP as in the LAMP paper (Table 1): text alignment and frame consistency "
                     "(higher is better), diversity across videos (lower is more diverse); per video, per motion "
-                    "and overall. Videos of a toy motion also get the toy world's motion metrics. With --suite, "
+                    "and overall; the motion score against the training videos where they are known (--training-set); "
+                    "videos of a toy motion also get the toy world's motion metrics. With --suite, "
                     "generate the paper's evaluation videos for your motion files first.")
     parser.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
                         help="a JSON file written by `lamp generate`, a video file (.mp4, .gif) with such a JSON "
@@ -30,13 +31,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--clip", default=None, metavar="MODEL",
                         help="CLIP model: a hub id or a local folder (default: openai/clip-vit-large-patch14)")
     parser.add_argument("--no-clip", action="store_true",
-                        help="no CLIP scores: only the toy world's motion metrics, for videos of toy motions")
+                        help="no CLIP scores: only the motion score and the toy world's motion metrics")
     parser.add_argument("--out", type=Path, default=Path("eval"), metavar="DIR",
                         help="folder for eval.json and eval.md, and the suite's videos (default: %(default)s)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--training-set", type=Path, default=None, metavar="DIR",
-                        help="folder of the training videos, for the toy metrics' leakage (default: the folder the "
-                             "motion file's config records, if it still exists)")
+                        help="folder of the training videos, for the motion score and the toy metrics' leakage "
+                             "(default: the folder the motion file's config records, if it still exists)")
     suite = parser.add_argument_group(
         "suite", "--suite: make the paper's evaluation videos (its prompts per motion, fixed seeds) with `lamp "
                  "generate`'s code, score them, and compare with the paper's Table 1. Generation options left out "

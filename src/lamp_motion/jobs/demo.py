@@ -23,6 +23,7 @@ from ..data.toy.motions import get_motion
 from ..data.toy.scene import COLOURS
 from ..data.toy.sets import first_frame, make_set
 from ..errors import SettingError
+from ..metrics.motion import motion_score, reference_tracks
 from ..metrics.toy import palette_from_videos, score_video, summarise
 from ..video_io import frames_from_contact_sheet, read_video
 from .common import GeneratedVideo, Log
@@ -33,6 +34,8 @@ HELD_OUT_COLOURS = ("purple", "orange")  # never in a demo training set: generat
 TRAIN_COLOURS = tuple(c for c in sorted(COLOURS) if c not in HELD_OUT_COLOURS)
 SCORES = ("motion_fidelity", "content_preservation", "frame1_kept", "background_stability", "temporal_smoothness",
           "object_found", "leakage")  # leakage: 0 = none, lower is better
+# Beside the toy metrics: the motion score against the training clips (-1..1; metrics/motion.py, needs no toy knowledge).
+COLUMNS = (*SCORES, "motion_score")
 # The demo makes every video twice: as shipped, and raw (AdaIN and histogram matching off: what the tuned model keeps).
 MODES = {"shipped": dict(adain=True, histogram_matching=True), "raw": dict(adain=False, histogram_matching=False)}
 
@@ -132,6 +135,7 @@ def write_report(out: Path, motion: str, generated: Path | dict[str, Path], data
     folders = generated if isinstance(generated, dict) else {"shipped": generated}
     training = [read_video(path)[0] for path in sorted(data.glob("*.mp4"))]
     palette = palette_from_videos(training)
+    references = reference_tracks(training)
     rows = []
     for mode, folder in folders.items():
         for record_path in sorted(Path(folder).glob("*.json")):
@@ -140,24 +144,30 @@ def write_report(out: Path, motion: str, generated: Path | dict[str, Path], data
                                                record["num_frames_written"], record["height"], record["width"])
             source = "rendered image" if record["first_frame"].startswith("image:") else "base model"
             rows.append({"video": record_path.stem, "first_frame": source, "mode": mode, "prompt": record["prompt"],
-                         **score_video(frames, motion, palette=palette)})
-    truth = [score_video(frames, motion, palette=palette) for frames in training]
+                         **score_video(frames, motion, palette=palette),
+                         "motion_score": motion_score(frames, references).score})
+    # The training videos against the others (each one's own tracks left out, else it matches itself).
+    truth = [{**score_video(frames, motion, palette=palette),
+              "motion_score": motion_score(frames, references[:i] + references[i + 1:]).score if len(references) > 1
+              else 1.0} for i, frames in enumerate(training)]
     groups = dict.fromkeys((r["first_frame"], r["mode"]) for r in sorted(rows, key=lambda r: r["first_frame"]))
-    summary = {f"{source}, {mode}": summarise([{k: r[k] for k in SCORES} for r in rows
+    summary = {f"{source}, {mode}": summarise([{k: r[k] for k in COLUMNS} for r in rows
                                                if (r["first_frame"], r["mode"]) == (source, mode)])
                for source, mode in groups}
-    summary["training videos (ground truth)"] = summarise([{k: s[k] for k in SCORES} for s in truth])
+    summary["training videos (ground truth)"] = summarise([{k: s[k] for k in COLUMNS} for s in truth])
     (out / "report.json").write_text(json.dumps({"motion": motion, "videos": rows, "summary": summary}, indent=2))
     lines = [f"# LAMP toy demo: {motion!r}", "", "Scores in [0, 1] (see lamp_motion/metrics/toy.py), mean ± std; "
-             "1 is best, except leakage (0 = no colour or background taken from the training set). *shipped*: "
+             "1 is best, except leakage (0 = no colour or background taken from the training set); motion_score: "
+             "-1..1 against the training clips (docs/motion-score.md; each training video against the others). "
+             "*shipped*: "
              "as `lamp generate` makes them; *raw*: the same videos with AdaIN and histogram matching off, "
              "what the tuned model itself keeps of frame 1.", "",
-             "| videos | n | " + " | ".join(SCORES) + " |", "|---|---|" + "---|" * len(SCORES)]
+             "| videos | n | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     for name, stats in summary.items():
-        cells = [f"{stats[k]['mean']:.2f} ± {stats[k]['std']:.2f}" for k in SCORES]
+        cells = [f"{stats[k]['mean']:.2f} ± {stats[k]['std']:.2f}" for k in COLUMNS]
         lines.append(f"| {name} | {int(stats[SCORES[0]]['count'])} | " + " | ".join(cells) + " |")
-    lines += ["", "| video | first frame | mode | " + " | ".join(SCORES) + " |", "|---|---|---|" + "---|" * len(SCORES)]
-    lines += [f"| {r['video']} | {r['first_frame']} | {r['mode']} | " + " | ".join(f"{r[k]:.2f}" for k in SCORES) + " |"
+    lines += ["", "| video | first frame | mode | " + " | ".join(COLUMNS) + " |", "|---|---|---|" + "---|" * len(COLUMNS)]
+    lines += [f"| {r['video']} | {r['first_frame']} | {r['mode']} | " + " | ".join(f"{r[k]:.2f}" for k in COLUMNS) + " |"
               for r in rows]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
@@ -170,4 +180,4 @@ def write_report(out: Path, motion: str, generated: Path | dict[str, Path], data
 def mean_scores(report: Path, mode: str = "shipped") -> dict[str, float]:
     """Mean score of every metric over the generated videos of a demo report made in ``mode``."""
     rows = [r for r in json.loads(report.with_suffix(".json").read_text())["videos"] if r.get("mode", "shipped") == mode]
-    return {k: float(np.mean([r[k] for r in rows])) for k in SCORES}
+    return {k: float(np.mean([r[k] for r in rows])) for k in COLUMNS if all(k in r for r in rows)}

@@ -11,11 +11,15 @@ Inputs of :class:`EvaluateSettings`, in any mix:
 * a folder: searched recursively for generate JSON files and for videos; a video that a
   generate JSON lists is scored once, through that JSON.
 
+Every video whose training videos are known (``training_set``, else the training folder
+its motion file's config records, when it still exists) gets the motion score of
+:mod:`lamp_motion.metrics.motion` against them: per video and per motion, beside CLIP.
+
 Videos whose prompt is a toy caption with a toy motion ("a red circle moves right"), or
 made with a motion trained on a toy motion's prompt, also get the toy world's motion
 metrics (:mod:`lamp_motion.metrics.toy`); ``no_clip`` scores only those, without
-any CLIP model. The toy metrics of a generate JSON's video are computed on the exact
-frames of its PNG contact sheet when it lists one. They include ``leakage`` towards the
+any CLIP model. Every score of a generate JSON's video is computed on the exact frames
+of its PNG contact sheet when it lists one (else on the video file). The toy metrics include ``leakage`` towards the
 training videos' colours and backgrounds: those of ``training_set``, else of the
 training folder the motion file's config records (``data:``, relative to the current
 folder) when it still exists; otherwise leakage is left out, with a note.
@@ -44,6 +48,8 @@ from ..video_io import VIDEO_SUFFIXES, VideoReadError, frames_from_contact_sheet
 from .common import Log, check_out
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..metrics.clip_metrics import ClipScorer
     from ..models.motion_file import MotionFile
 
@@ -65,7 +71,7 @@ class VideoEntry:
     prompt: str
     motion: str
     toy_motion: str | None = None  # the toy motion the video shows, when it comes from one
-    training_data: Path | None = None  # toy videos: the existing training folder their motion file records
+    training_data: Path | None = None  # the existing training folder the video's motion file records
     sheet: tuple[Path, int, int, int] | None = None  # a generate JSON's contact sheet: (path, frames, height, width)
 
 
@@ -78,7 +84,7 @@ class EvaluateSettings:
     no_clip: bool = False  # only the toy world's motion metrics, for videos of toy motions
     out: str | os.PathLike[str] = "eval"  # folder for eval.json and eval.md (and the suite's videos)
     device: str | None = None  # torch device (default: cuda when available, else cpu)
-    training_set: str | os.PathLike[str] | None = None  # training videos' folder for the toy metrics' leakage
+    training_set: str | os.PathLike[str] | None = None  # training videos' folder: the motion score, the toy leakage
 
 
 @takes_sampling_keywords
@@ -120,10 +126,12 @@ def evaluate(settings: EvaluateSettings, log: Log | None = print,
     if not settings.inputs:
         raise SettingError("give the videos to score ({inputs}: generate JSON files, videos or folders)", "inputs")
     entries = collect_videos([Path(p) for p in settings.inputs])
-    if settings.no_clip and not any(entry.toy_motion for entry in entries):
+    known = settings.training_set is not None or any(entry.training_data for entry in entries)
+    if settings.no_clip and not known and not any(entry.toy_motion for entry in entries):
         raise SettingError(f"{{no_clip}} leaves nothing to score: none of the {len(entries)} video(s) comes from a toy "
-                           f"motion (a prompt like \"a red circle moves right\"); leave out {{no_clip}} for CLIP scores",
-                           "no_clip")
+                           f"motion (a prompt like \"a red circle moves right\") or has known training videos for "
+                           f"the motion score ({{training_set}} DIR); leave out {{no_clip}} for CLIP scores",
+                           "no_clip", "training_set")
     check_out(settings.out)  # before the CLIP model loads
     report = evaluate_entries(entries, _scorer(settings), _path(settings.training_set), setting_names)
     return _write(Path(settings.out), report, report_markdown(report), log)
@@ -200,7 +208,7 @@ def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = 
     frames, readable, skipped = [], [], []
     for entry in entries:
         try:
-            frames.append(read_video(entry.path)[0])
+            frames.append(_exact_frames(entry))
             readable.append(entry)
         except VideoReadError as error:
             skipped.append({"video": str(entry.path), "reason": error.reason})
@@ -211,12 +219,12 @@ def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = 
     report: dict = {"skipped": skipped} if skipped else {}
     if scorer is not None:
         report.update(scorer.evaluate([(f, e.prompt, e.motion) for f, e in zip(frames, entries)], names=names))
+    report.update(_motion_part(entries, frames, names, training_set, setting_names))
     toy = [i for i, entry in enumerate(entries) if entry.toy_motion]
     if toy:
         folders = [training_set or entries[i].training_data for i in toy]
         palettes = {folder: palette_from_folder(folder) for folder in dict.fromkeys(folders) if folder is not None}
-        videos = [(frames_from_contact_sheet(*entries[i].sheet) if entries[i].sheet else frames[i],
-                   entries[i].prompt, entries[i].toy_motion) for i in toy]
+        videos = [(frames[i], entries[i].prompt, entries[i].toy_motion) for i in toy]
         report["toy"] = toy_report(videos, [names[i] for i in toy], [palettes.get(folder) for folder in folders])
         report["toy"]["training_sets"] = [None if folder is None else str(folder) for folder in folders]
         unknown = folders.count(None)
@@ -227,12 +235,49 @@ def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = 
     return report
 
 
+def _motion_part(entries: Sequence[VideoEntry], frames: Sequence, names: Sequence[str], training_set: Path | None,
+                 setting_names: Mapping[str, str] | None) -> dict:
+    """``{"motion": ...}``: the motion score of every video whose training videos are known (else a note)."""
+    from ..metrics.motion import folder_references, motion_report
+
+    folders = [training_set or entry.training_data for entry in entries]
+    known = [i for i, folder in enumerate(folders) if folder is not None]
+    note = (name_settings("motion score left out for {count} of {total} video(s): their training videos are unknown "
+                          "(the motion file records no training folder that exists here); give them with "
+                          "{training_set} DIR", setting_names, "training_set")
+            .replace("{count}", str(len(entries) - len(known))).replace("{total}", str(len(entries))))
+    if not known:
+        return {"motion": {"notes": [note]}}
+    references = {folder: folder_references(folder) for folder in dict.fromkeys(folders[i] for i in known)}
+    report = motion_report([(frames[i], entries[i].motion) for i in known], [names[i] for i in known],
+                           [references[folders[i]] for i in known], [str(folders[i]) for i in known])
+    if len(known) < len(entries):
+        report["notes"] = [note]
+    return {"motion": report}
+
+
+def _exact_frames(entry: VideoEntry) -> np.ndarray:
+    """A video's frames: its generate JSON's contact sheet when it has one (the exact frames; the mp4 is lossy and
+    libx264's output is not repeatable bit for bit), else the video file."""
+    if entry.sheet is not None:
+        try:
+            return frames_from_contact_sheet(*entry.sheet)
+        except (OSError, ValueError):
+            pass  # a damaged sheet: the video file itself
+    return read_video(entry.path)[0]
+
+
 def report_markdown(report: dict, per_motion: bool = True) -> str:
     """The CLIP tables (when scored; the per-motion one unless not ``per_motion``) and the toy tables (for toy videos)."""
     from ..metrics.clip_metrics import report_to_markdown
+    from ..metrics.motion import motion_report_to_markdown
     from ..metrics.toy import toy_report_to_markdown
 
     parts = [report_to_markdown(report, per_motion)] if "clip_model" in report else []
+    if report.get("motion", {}).get("videos"):
+        parts.append(motion_report_to_markdown(report["motion"]))
+    elif report.get("motion"):
+        parts += [f"{text}\n" for text in report["motion"]["notes"]]
     if "toy" in report:
         parts.append(toy_report_to_markdown(report["toy"]))
     if report.get("skipped"):
@@ -372,7 +417,7 @@ def _prompt_and_motion(path: Path, data: dict) -> tuple[str, str, str | None, Pa
     if not isinstance(motion_prompt, str):
         motion_prompt = None if header is None else header.prompt
     toy_motion = toy_motion_for(prompt, motion_prompt)
-    return prompt, label, toy_motion, _training_data(header) if toy_motion else None
+    return prompt, label, toy_motion, _training_data(header)
 
 
 def _motion_header(path: Path, data: dict) -> MotionFile | None:

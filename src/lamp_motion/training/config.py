@@ -105,6 +105,10 @@ class TrainConfig:
     # CLIP image similarity to frame 1 drops (real bases). On the toy base, toy motions are checked without it:
     # first frames of unseen colours and backgrounds are added and scored for leakage and preservation.
     validation_clip: str | None = None
+    # Score every validation video's motion against the training clips (lamp_motion.metrics.motion): the mean per
+    # step goes to the log, the progress bar, output_dir/scores.json and TensorBoard; the best step's motion is kept
+    # as output_dir/best.safetensors, with a warning when the score falls and a message when the motion was not learnt.
+    motion_score: bool = True
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:

@@ -26,13 +26,14 @@ from typing import Any
 from ..errors import TrainingError
 
 LOCK_NAME = ".lamp-train.lock"
+SCORE_FILES = ("best.safetensors", "scores.json")  # the motion score's files of a run (training/motion_progress.py)
 # TrainConfig fields that do not change what a run trains on or how: where it writes, how often it
 # saves, logs and validates, how the result is sampled, and memory/speed switches with the same result.
 RUN_ONLY_FIELDS = frozenset({
     "output_dir", "resume", "resume_override", "overwrite", "steps", "checkpoint_every", "keep_checkpoints",
     "log_every", "tensorboard", "motion_dtype", "cache_latents", "gradient_checkpointing", "tf32", "fused_adamw",
     "validate_every", "validation_images", "validation_prompts", "validation_steps", "validation_guidance",
-    "validation_clip", "sample_steps", "sample_guidance", "sample_frame_init",
+    "validation_clip", "motion_score", "sample_steps", "sample_guidance", "sample_frame_init",
 })
 
 try:
@@ -107,10 +108,12 @@ def earlier_run(folder: Path, overwrite: bool) -> list[Path]:
     motion, checkpoints = folder / "motion.safetensors", folder / "checkpoints"
     found = [motion] if motion.is_file() else []
     found += [checkpoints] if checkpoints.is_dir() and any(checkpoints.iterdir()) else []
+    found += [folder / name for name in SCORE_FILES if found and (folder / name).is_file()]
     if found and not overwrite:
         resume = " continue that run with resume=latest," if checkpoints in found else ""
+        named = [path for path in found if path.name not in SCORE_FILES]
         raise TrainingError(
-            f"output_dir {folder} already holds {' and '.join(map(str, found))} of an earlier run; a new run would "
+            f"output_dir {folder} already holds {' and '.join(map(str, named))} of an earlier run; a new run would "
             f"overwrite them. Give this run another output_dir,{resume} or set overwrite=true to replace the earlier run")
     return found
 
@@ -122,6 +125,9 @@ def replace_earlier_run(found: list[Path]) -> list[str]:
         if path.is_dir():
             shutil.rmtree(path)
             notes.append(f"overwrite=true: removed the earlier run's checkpoints in {path}")
+        elif path.name in SCORE_FILES:  # its best motion and motion scores belong to the earlier run
+            path.unlink(missing_ok=True)
+            notes.append(f"overwrite=true: removed the earlier run's {path}")
         else:
             notes.append(f"overwrite=true: the earlier motion file {path} is replaced at the end of this run")
     return notes

@@ -31,6 +31,7 @@ from ..data import ClipSampler, LatentCache, clip_pixels, encode_clip, scan_vide
 from ..data.augment import jitter_colours
 from ..errors import TrainingError
 from ..files import check_output_folder, slug, write_text_atomic
+from ..metrics.motion import MotionScoreError
 from ..models import LampMotionAdapter, VideoUNet
 from ..models.loading import BaseModel, load_base
 from ..models.speed import allow_tf32
@@ -42,6 +43,7 @@ from .checkpoint import checkpoint_step, load_checkpoint, resolve_resume
 from .checks import VideoCheck
 from .config import TrainConfig
 from .hooks import TrainingHooks
+from .motion_progress import MotionProgress
 from .rescue import save_checkpoint_or_rescue, save_motion_or_rescue
 from .run_guard import RunLock, data_digest, describe_changes, earlier_run, replace_earlier_run, resume_changes
 
@@ -139,6 +141,12 @@ class Trainer:
         self.base = base
         self.scheduler = base.noise_scheduler()
         self.validation = self._validation_cases() if cfg.validate_every > 0 else []
+        self.motion = None  # scores the validation videos' motion against the training clips
+        if self.validation and cfg.motion_score and acc.is_main_process:
+            try:
+                self.motion = MotionProgress.from_video_set(self.video_set)
+            except MotionScoreError as error:
+                self.log(f"warning: no motion score during training: {error}")
         set_seed(cfg.seed)  # the temporal attention's q/k/v start random: same seed, same start
         self.video = VideoUNet.from_unet2d(base.unet, options=cfg.motion_options())
         count = self.video.freeze_base()
@@ -209,6 +217,8 @@ class Trainer:
             if cfg.resume_override:
                 self._apply_optimiser_settings()
             self.log(f"resumed from {resume_from} at step {step}")
+            if self.motion is not None:
+                self.motion.restore(self.output_dir / "scores.json", step)
             if step == cfg.steps:
                 self.log(f"note: the checkpoint is at step {step} = steps; nothing left to train, writing its motion file")
 
@@ -225,7 +235,7 @@ class Trainer:
                 step += 1
                 progress.update(1)
                 lr = self.lr_scheduler.get_last_lr()[0]
-                progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+                progress.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", **self._motion_postfix())
                 if self.hooks.on_step is not None:
                     self.hooks.on_step(step, cfg.steps, loss)
                 if self.hooks.stop.is_set():
@@ -245,14 +255,27 @@ class Trainer:
         acc.wait_for_everyone()
         path = self.output_dir / "motion.safetensors"
         if acc.is_main_process:
-            adapter = LampMotionAdapter.from_video_unet(
-                acc.unwrap_model(self.model), prompt=self.video_set.prompt, base=cfg.base or "", num_frames=cfg.num_frames,
-                height=cfg.height, width=cfg.width, stride=cfg.stride, steps=step, generation=cfg.generation_settings(),
-                resize=cfg.resize, training_config=config_to_yaml(cfg))
-            save_motion_or_rescue(adapter, path, dtype=cfg.motion_dtype)
+            self._save_motion(path, step)
             self.log(f"motion file written to {path}")
+            final = self.motion.final_message() if self.motion is not None else None
+            if final is not None:
+                self.log(f"{final}; its motion file: {self.output_dir / 'best.safetensors'}")
         acc.end_training()
         return path
+
+    def _save_motion(self, path: Path, step: int) -> None:
+        cfg = self.config
+        adapter = LampMotionAdapter.from_video_unet(
+            self.accelerator.unwrap_model(self.model), prompt=self.video_set.prompt, base=cfg.base or "",
+            num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, stride=cfg.stride, steps=step,
+            generation=cfg.generation_settings(), resize=cfg.resize, training_config=config_to_yaml(cfg))
+        save_motion_or_rescue(adapter, path, dtype=cfg.motion_dtype)
+
+    def _motion_postfix(self) -> dict[str, str]:
+        """The progress bar's motion score: the latest validation step's mean."""
+        if self.motion is None or not self.motion.history:
+            return {}
+        return {"motion": f"{self.motion.history[-1][1]:.3f}"}
 
     def _optimizer_step(self, step: int) -> float:
         cfg, acc = self.config, self.accelerator
@@ -320,18 +343,40 @@ class Trainer:
                                generator=cfg.seed, progress=False)
                 written.append(folder / f"{index:02d}-{slug(prompt)}.mp4")
                 write_video(written[-1], out.frames[0], fps=8)
+                name = f"{index:02d}-{slug(prompt)}"
                 if self.check is not None:
                     result = self.check.check(out.frames[0], prompt)
-                    scores[f"{index:02d}-{slug(prompt)}"] = result.scores
+                    scores[name] = dict(result.scores)
                     for warning in result.warnings:
                         self.log(f"warning: step {step}, validation video {index:02d} ({prompt!r}): {warning}")
+                if self.motion is not None:
+                    scores.setdefault(name, {}).update(self.motion.score(out.frames[0]).as_dict())
             video.train()
             if scores:
                 (folder / "scores.json").write_text(json.dumps(scores, indent=2))
             self.log(f"validation videos written to {folder}")
+            if self.motion is not None:
+                self._record_motion(step, [row["motion_score"] for row in scores.values()])
             if self.hooks.on_validation is not None:
                 self.hooks.on_validation(step, written)
         acc.wait_for_everyone()
+
+    def _record_motion(self, step: int, values: list[float]) -> None:
+        """Log a validation step's mean motion score, keep best.safetensors, write output_dir/scores.json."""
+        mean = float(np.mean(values))
+        is_best, warnings = self.motion.update(step, mean)
+        best_step, best = self.motion.best
+        self.log(f"step {step}: motion score {mean:.3f} over {len(values)} validation video(s) "
+                 f"(best {best:.3f} at step {best_step}; a still video scores {self.motion.still_score:.3f})")
+        for warning in warnings:
+            self.log(f"warning: step {step}: {warning}")
+        if is_best:
+            self._save_motion(self.output_dir / "best.safetensors", step)
+        if self.accelerator.log_with:
+            self.accelerator.log({"motion_score": mean}, step=step)
+        history = {"still_score": self.motion.still_score, "best": {"step": best_step, "motion_score": best},
+                   "steps": [{"step": s, "motion_score": v} for s, v in self.motion.history]}
+        write_text_atomic(self.output_dir / "scores.json", json.dumps(history, indent=2) + "\n")
 
     def _check_resume(self, resolved: dict) -> Path:
         """The checkpoint to resume from, refused when it would mix settings or has nothing left to train."""
