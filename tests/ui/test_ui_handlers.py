@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import zipfile
 from pathlib import Path
 
@@ -125,6 +127,46 @@ def test_tune_fills_the_library_and_cancel_keeps_a_checkpoint(tuned, toy_set):
     resumed = tune(h, toy_set, name="stopped", resume=True, steps=stopped[-1].progress[0] + 1)
     assert resumed[-1].finished, resumed[-1].status
     assert h.motion_names() == ["moves_right", "stopped"]
+
+
+def test_a_closed_page_stops_the_tuning_without_waiting_for_it(toy_set, tmp_path):
+    """Gradio closes a tuning's generator on its event loop when the page goes away; the close only asks the job to
+    stop, and the job's last step and checkpoint finish in its own thread while the loop serves other events."""
+    from gradio.utils import SyncToAsyncIterator
+
+    h = handlers(tmp_path)
+    release, seen = threading.Event(), {}
+
+    async def page_goes_away():
+        events = SyncToAsyncIterator(h.tune(toy_set, None, "gone", "", 500, 4, 32, 32, 0, False, "tab"), None)
+        while not (update := await anext(events)).progress or update.progress[0] < 1:
+            pass
+        job = seen["job"] = h.running["tab"]
+        on_step = job.hooks.on_step
+
+        def held_step(step, total, loss):  # the next step (and so the checkpoint) waits for the test
+            on_step(step, total, loss)
+            release.wait()
+
+        job.hooks.on_step = held_step
+        await events.aclose()  # what Gradio does when the tab closes or the event is cancelled
+        seen["stopping"] = job.hooks.stop.is_set()
+        seen["alive"] = not job.wait(0)
+        seen["names"] = await asyncio.to_thread(h.motion_names)  # the loop still serves other requests
+        seen["cancel"] = h.cancel("tab")
+
+    loop = threading.Thread(target=asyncio.run, args=(page_goes_away(),), daemon=True)
+    try:
+        loop.start()
+        loop.join(120)  # a close that waited for the held job would never return
+        assert not loop.is_alive(), "closing the tuning waited for the training thread"
+        assert seen == {"job": seen["job"], "stopping": True, "alive": True, "names": [],
+                        "cancel": "no tuning of yours is running"}
+    finally:
+        release.set()
+    job = seen["job"]
+    assert job.wait(300) and job.outcome == "stopped", job.status()
+    assert list((h.settings.motions / "gone" / "checkpoints").iterdir())  # the stop kept a checkpoint
 
 
 def test_the_app_builds_with_four_tabs(tmp_path):

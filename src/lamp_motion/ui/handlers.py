@@ -131,9 +131,11 @@ class Handlers:
             while not job.wait(POLL_SECONDS):
                 yield TuneUpdate(report, job.status(), _str(job.validation), (job.step, job.total))
         finally:
-            if not job.wait(0):  # the page went away: stop with a checkpoint, as Ctrl-C would
+            # The page went away (a closed tab, a cancelled event): ask for a stop with a checkpoint, as Ctrl-C
+            # would, and return at once. Gradio closes this generator on its event loop, so waiting here for the
+            # step and the checkpoint would freeze every page; the job finishes in its own thread.
+            if not job.wait(0):
                 job.stop()
-                job.wait()
             self.running.pop(session, None)
         status = job.status()
         if job.outcome == "stopped":
