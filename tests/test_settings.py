@@ -89,13 +89,17 @@ def test_without_a_motion_the_papers_values():
     (dict(height=30), "height=30 must be a positive multiple of 8", "--height=30 must be"),
     (dict(guidance=float("nan")), "guidance=nan must be a number >= 0", "--guidance=nan"),
     (dict(shared_noise=2.0), "shared_noise=2.0 must be in [0, 1]", "--shared-noise=2.0"),
+    (dict(frames=1_000_000), "frames=1000000 is over the limit of 1024 frames per video", "--frames=1000000 is over"),
+    (dict(width=4096), "width=4096 is over the limit of 2048 pixels", "--width=4096 is over"),
+    (dict(sampling_steps=5000), "sampling_steps=5000 is over the limit of 1000", "--steps=5000 is over"),
 ])
 def test_resolution_checks_once_and_names_the_field(given, message, flag_message):
     with pytest.raises(SettingError) as refused:
         SamplingSettings(**given).resolve(None)
     assert message in str(refused.value)
-    assert flag_message in refused.value.render({"sampling_steps": "--steps", "height": "--height",
-                                                 "guidance": "--guidance", "shared_noise": "--shared-noise"})
+    assert flag_message in refused.value.render({"sampling_steps": "--steps", "height": "--height", "width": "--width",
+                                                 "frames": "--frames", "guidance": "--guidance",
+                                                 "shared_noise": "--shared-noise"})
 
 
 def test_the_jobs_take_sampling_settings_also_as_their_own_keywords():

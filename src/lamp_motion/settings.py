@@ -49,6 +49,13 @@ class MotionRecord(Protocol):
     generation: Mapping[str, int | float | bool]  # steps, guidance, frame_init
 
 
+# The largest generation one request may ask for, in `lamp generate`, `lamp edit`, Python and the web page alike: beyond
+# them a single video holds the device for hours. A motion file's recorded sizes and steps are held to the same ranges.
+MAX_FRAMES = 1024  # frames of one video (a video longer than the motion's window chains windows: 64 of 16 frames)
+MAX_SIDE = 2048  # height and width in pixels
+MAX_SAMPLING_STEPS = 1000  # DDIM steps (a base's schedule has 1000 training timesteps; the paper samples 50)
+
+
 @dataclass(frozen=True)
 class SamplingSettings:
     """How the video model samples; None: the motion file's value, else the paper's (see :meth:`resolve`)."""
@@ -108,11 +115,20 @@ class SamplingSettings:
             if value is not None and (value <= 0 or value % 8):
                 raise SettingError(f"{{{name}}}={value} must be a positive multiple of 8; try {max(8, round(value / 8) * 8)}",
                                    name)
+            if value is not None and value > MAX_SIDE:
+                raise SettingError(f"{{{name}}}={value} is over the limit of {MAX_SIDE} pixels", name)
         if self.frames is not None and self.frames < 2:
             raise SettingError(f"{{frames}}={self.frames}: a video needs at least 2 frames (frame 1 is the given first "
                                f"frame)", "frames")
+        if self.frames is not None and self.frames > MAX_FRAMES:
+            raise SettingError(f"{{frames}}={self.frames} is over the limit of {MAX_FRAMES} frames per video; make a "
+                               f"shorter one, or continue a video from its last frame as the next one's first frame",
+                               "frames")
         if self.sampling_steps is not None and self.sampling_steps < 1:
             raise SettingError(f"{{sampling_steps}}={self.sampling_steps} must be at least 1", "sampling_steps")
+        if self.sampling_steps is not None and self.sampling_steps > MAX_SAMPLING_STEPS:
+            raise SettingError(f"{{sampling_steps}}={self.sampling_steps} is over the limit of {MAX_SAMPLING_STEPS} "
+                               f"(the paper samples 50)", "sampling_steps")
         if self.guidance is not None and not (math.isfinite(self.guidance) and self.guidance >= 0):
             raise SettingError(f"{{guidance}}={self.guidance} must be a number >= 0 (1 or less turns guidance off; the "
                                f"paper uses 12.5)", "guidance")

@@ -26,6 +26,17 @@ def test_zero_frames_and_nan_guidance_are_refused(motion_file, tmp_path, capsys)
     assert not out.exists()
 
 
+def test_frames_size_and_steps_over_their_limits_are_refused_before_any_model_loads(motion_file, tmp_path, capsys):
+    out = tmp_path / "videos"
+    for flag, value, message in [("--frames", "1000000", "--frames=1000000 is over the limit of 1024 frames per video"),
+                                 ("--height", "4096", "--height=4096 is over the limit of 2048 pixels"),
+                                 ("--steps", "5000", "--steps=5000 is over the limit of 1000")]:
+        assert generate("--motion", str(motion_file), "--prompt", "x", "--out", str(out), "--base", "/no/such/base",
+                        flag, value) == 2
+        assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_out_that_is_a_file_is_refused_before_any_model_loads(motion_file, tmp_path, capsys):
     taken = tmp_path / "taken"
     taken.write_text("x")

@@ -39,6 +39,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..files import atomic_path
+from ..settings import MAX_SAMPLING_STEPS, MAX_SIDE
 from .video_unet import MotionOptions
 
 FORMAT = "lamp-motion/1"
@@ -49,10 +50,10 @@ GENERATION_KEYS = {"steps": int, "guidance": float, "frame_init": bool}
 TEXT_FIELDS = {"prompt": "prompt", "base": "base", "resize": "resize", "training_config": "config"}
 INT_FIELDS = {"num_frames": "num_frames", "height": "height", "width": "width", "stride": "stride", "steps": "steps"}
 # Allowed ranges of the recorded whole numbers (inclusive): a header's sizes become the default generation sizes.
-INT_RANGES = {"num_frames": (1, 256), "height": (8, 2048), "width": (8, 2048), "stride": (1, 64),
+INT_RANGES = {"num_frames": (1, 256), "height": (8, MAX_SIDE), "width": (8, MAX_SIDE), "stride": (1, 64),
               "steps": (0, 100_000_000)}
 # Allowed ranges of the recorded generation settings (inclusive).
-GENERATION_RANGES = {"steps": (1, 1000), "guidance": (0.0, 100.0)}
+GENERATION_RANGES = {"steps": (1, MAX_SAMPLING_STEPS), "guidance": (0.0, 100.0)}
 MAX_JSON_DEPTH = 16  # JSON metadata nested deeper is refused before it is parsed
 MAX_BASE_LENGTH = 1024  # characters of the recorded base (a path or hub id)
 # Options every motion file records; later ones default to what files without them were trained with.
