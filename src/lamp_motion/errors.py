@@ -1,5 +1,5 @@
 """Errors that name a setting, so that each face of the library (Python, CLI, UI) can name it its own way;
-and :class:`TrainingError`, the error training stops with.
+:class:`TrainingError`, the error training stops with; and :class:`JobStopped`, a job stopped on request.
 
 A library function names a setting by its field name (``num_videos``); the CLI shows the
 flag (``--num-videos``), the web UI its field label. The message is written once, with
@@ -41,3 +41,7 @@ def name_settings(template: str, names: Mapping[str, str] | None, *settings: str
 
 class TrainingError(RuntimeError):
     """Training stopped; the message says why and what was kept."""
+
+
+class JobStopped(Exception):
+    """A job stopped because it was asked to (a front end's cancel button); the message says what was kept."""

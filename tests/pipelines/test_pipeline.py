@@ -138,3 +138,24 @@ def test_long_video_has_every_frame_and_windows_join(pipe, image, monkeypatch):
     assert torch.equal(windows[1][:, :, 0], windows[0][:, :, -1])  # window 2 starts from window 1's last frame
     assert torch.equal(windows[2][:, :, 0], windows[1][:, :, -1])
     assert torch.equal(out.latents[:, :, 15], windows[0][:, :, -1]) and torch.equal(out.latents[:, :, 16:31], windows[1][:, :, 1:])
+
+
+def test_the_step_callback_sees_every_step_and_its_latents_go_on(pipe, image):
+    """diffusers' callback_on_step_end: called after each denoising step; the latents it returns are used (frame 1
+    stays the first frame's), in every window of a long video too."""
+    seen = []
+
+    def zero_last_step(pipe_, index, timestep, tensors):
+        seen.append((index, int(timestep), tuple(tensors["latents"].shape)))
+        return {"latents": tensors["latents"] * 0} if index == 2 else tensors
+
+    out = run(pipe, image, output_type="latent", adain=False, callback_on_step_end=zero_last_step)
+    assert [(i, shape) for i, _, shape in seen] == [(i, (1, 4, 4, 4, 4)) for i in range(3)]
+    assert [t for _, t, _ in seen] == pipe.scheduler.timesteps.tolist()
+    assert out.latents[:, :, 1:].abs().max() == 0 and out.latents[:, :, :1].abs().max() > 0
+
+    windows = []
+    settings = pipe.resolve(SamplingSettings(frames=7, sampling_steps=2, guidance=3.0, **SIZE)).values
+    generate_long(pipe, "a red circle moves right", image, settings, window=4, progress=False,
+                  callback_on_step_end=lambda p, i, t, tensors: windows.append(tensors["latents"].shape[2]) or tensors)
+    assert windows == [4, 4, 4, 4]  # two windows (frames 1-4, 4-7) of two steps each

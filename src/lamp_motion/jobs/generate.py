@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-from ..errors import SettingError
+from ..errors import JobStopped, SettingError
 from ..files import slug
 from ..models import read_motion_header
 from ..models.speed import allow_tf32, compile_video_unet
@@ -60,7 +61,8 @@ class GenerateResult:
     settings: dict = field(default_factory=dict)
 
 
-def generate(settings: GenerateSettings, log: Log | None = print, given_by: str = "settings") -> GenerateResult:
+def generate(settings: GenerateSettings, log: Log | None = print, given_by: str = "settings",
+             stop: threading.Event | None = None) -> GenerateResult:
     """Make ``settings.num_videos`` videos with seeds ``seed, seed + 1, ...``; see :func:`generate_jobs`."""
     if not settings.prompt:
         raise SettingError("give the video's {prompt}, e.g. \"a horse runs in the snow\"", "prompt")
@@ -68,7 +70,7 @@ def generate(settings: GenerateSettings, log: Log | None = print, given_by: str 
         raise SettingError(f"{{num_videos}}={settings.num_videos} must be at least 1", "num_videos")
     image_prompt = settings.image_prompt or settings.prompt
     jobs = [(settings.prompt, image_prompt, settings.seed + i) for i in range(settings.num_videos)]
-    return generate_jobs(settings, jobs, log, given_by)
+    return generate_jobs(settings, jobs, log, given_by, stop)
 
 
 MAX_SEED = 2**63 - 1  # torch generators take 64-bit seeds
@@ -103,7 +105,7 @@ def _recorded_prompt(path: Path) -> str | None:
 
 
 def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], log: Log | None = print,
-                  given_by: str = "settings") -> GenerateResult:
+                  given_by: str = "settings", stop: threading.Event | None = None) -> GenerateResult:
     """One video per ``(prompt, image prompt, seed)`` job; everything else from ``settings`` (whose own
     ``prompt``, ``image_prompt``, ``seed`` and ``num_videos`` are not used).
 
@@ -111,8 +113,22 @@ def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], 
     names where the given steps and guidance came from in the JSON's ``setting_sources``.
     The first-frame model and the base load once for all jobs. Each video is written to
     ``settings.out`` as mp4, gif, PNG contact sheet and a JSON of every setting.
+
+    ``stop``: once set, the job raises :class:`~lamp_motion.errors.JobStopped` at the next
+    denoising step or between videos; the videos written so far stay.
     """
     say = log or (lambda _: None)
+    videos: list[GeneratedVideo] = []
+
+    def check_stop() -> None:
+        if stop is not None and stop.is_set():
+            raise JobStopped(f"generation stopped on request after {len(videos)} of {len(jobs)} videos"
+                             + (f"; those written are in {settings.out}" if videos else "; nothing written"))
+
+    def on_step(pipe, index, timestep, tensors: dict) -> dict:  # the pipeline's callback_on_step_end
+        check_stop()
+        return tensors
+
     check_frame_rate(settings.fps)
     for _, _, seed in jobs:
         if not (isinstance(seed, int) and 0 <= seed <= MAX_SEED):
@@ -150,6 +166,7 @@ def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], 
                                                 settings.t2i_steps, settings.t2i_guidance), "base"
 
     # 2. The video model: the base inflated, with the motion loaded.
+    check_stop()
     pipe = LampPipeline.from_base(base, settings.motion, allow_other_base=settings.allow_other_base).to(device)
     if settings.compile:
         compile_video_unet(pipe.unet)
@@ -158,14 +175,15 @@ def generate_jobs(settings: GenerateSettings, jobs: list[tuple[str, str, int]], 
                   compile=settings.compile)
 
     # 3. One video per job; longer than the window: chained windows.
-    videos = []
     stems = video_stems(Path(settings.out), jobs)
     limit = pipe.tokenizer.model_max_length
     for index, ((prompt, image_prompt, seed), first) in enumerate(zip(jobs, images)):
+        check_stop()
         if sampling.frames > resolved.window:
-            out = generate_long(pipe, prompt, first, sampling, resolved.window, overlap=settings.overlap, generator=seed)
+            out = generate_long(pipe, prompt, first, sampling, resolved.window, overlap=settings.overlap, generator=seed,
+                                callback_on_step_end=on_step)
         else:
-            out = pipe.sample(prompt, first, sampling, generator=seed)
+            out = pipe.sample(prompt, first, sampling, generator=seed, callback_on_step_end=on_step)
         notes = image_notes + out.notes
         tokens = len(pipe.tokenizer(prompt, verbose=False).input_ids)
         if tokens > limit:

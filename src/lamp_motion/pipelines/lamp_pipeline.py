@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,8 @@ from .noise import shared_noise
 from .postprocess import AdaINSchedule, match_histograms
 
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
+# diffusers' callback_on_step_end: (pipe, step index, timestep, {"latents": (b, c, f, h, w)}) -> the tensors to go on with
+StepCallback = Callable[["LampPipeline", int, torch.Tensor, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
 def frame_init_latents(scheduler, z1: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -156,7 +159,8 @@ class LampPipeline(DiffusionPipeline):
                  generator: torch.Generator | int | None = None, shared_noise_alpha: float = 0.2,
                  adain: AdaINSchedule | bool = True, histogram_matching: bool = True, frame_init: bool | None = None,
                  latents: torch.Tensor | None = None,
-                 eta: float = 0.0, output_type: str = "np", decode_chunk: int = 2, progress: bool = True) -> LampOutput:
+                 eta: float = 0.0, output_type: str = "np", decode_chunk: int = 2, progress: bool = True,
+                 callback_on_step_end: StepCallback | None = None) -> LampOutput:
         """Generate videos: the settings resolved once (:meth:`resolve`), then :meth:`sample`.
 
         num_frames, height, width: default to the loaded motion file's training size, else
@@ -173,18 +177,24 @@ class LampPipeline(DiffusionPipeline):
                                     shared_noise=shared_noise_alpha, adain=adain, histogram_matching=histogram_matching,
                                     frame_init=frame_init)
         return self.sample(prompt, first_frame, self.resolve(settings).values, generator=generator, latents=latents, eta=eta,
-                           output_type=output_type, decode_chunk=decode_chunk, progress=progress)
+                           output_type=output_type, decode_chunk=decode_chunk, progress=progress,
+                           callback_on_step_end=callback_on_step_end)
 
     @torch.no_grad()
     def sample(self, prompt: str | list[str], first_frame, settings: SamplingSettings,
                generator: torch.Generator | int | None = None, latents: torch.Tensor | None = None, eta: float = 0.0,
-               output_type: str = "np", decode_chunk: int = 2, progress: bool = True) -> LampOutput:
+               output_type: str = "np", decode_chunk: int = 2, progress: bool = True,
+               callback_on_step_end: StepCallback | None = None) -> LampOutput:
         """Generate videos with resolved ``settings`` (``pipe.resolve(...).values``), which are not checked again.
 
         prompt: one prompt, or one per video. first_frame: a PIL image, or latents
         (1 or b, c, h/8, w/8). generator: a torch.Generator or an int seed. latents: initial
         latents (b, c, f, h/8, w/8) instead of fresh noise (e.g. from DDIM inversion);
         frame 1 is replaced by the first frame and no shared noise is applied to them.
+        callback_on_step_end: called after every denoising step as diffusers' pipelines call it,
+        ``callback_on_step_end(pipe, i, t, {"latents": latents})``; the ``latents`` of the dict it
+        returns go on (frame 1 is set back to the first frame). An exception raised in it ends the
+        call there (a front end's cancel button).
         """
         # 1. Check what only the call can get wrong: resolved settings, the output type, batch sizes.
         if settings.unresolved():
@@ -243,6 +253,9 @@ class LampPipeline(DiffusionPipeline):
             latents = torch.cat([z1, stepped], dim=2)
             if schedule is not None:
                 latents = schedule.apply_step(latents, i, len(timesteps))
+            if callback_on_step_end is not None:
+                latents = callback_on_step_end(self, i, t, {"latents": latents})["latents"]
+                latents[:, :, :1] = z1
         if schedule is not None:
             latents = schedule.apply_final(latents)
         latents[:, :, :1] = z1  # exact, whatever the matching did

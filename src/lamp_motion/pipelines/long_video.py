@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..settings import SamplingSettings
-from .lamp_pipeline import LampOutput, LampPipeline
+from .lamp_pipeline import LampOutput, LampPipeline, StepCallback
 from .postprocess import match_histograms
 
 
@@ -38,10 +38,12 @@ def window_starts(num_frames: int, window: int, overlap: int) -> list[tuple[int,
 @torch.no_grad()
 def generate_long(pipe: LampPipeline, prompt: str, first_frame, settings: SamplingSettings, window: int,
                   overlap: int = 1, generator: torch.Generator | int | None = None, output_type: str = "np",
-                  decode_chunk: int = 2, progress: bool = True) -> LampOutput:
+                  decode_chunk: int = 2, progress: bool = True,
+                  callback_on_step_end: StepCallback | None = None) -> LampOutput:
     """Generate ``settings.frames`` frames with windows of ``window`` frames.
 
-    ``settings``: resolved (``pipe.resolve(...)``; its ``window`` is the motion's), as for ``LampPipeline.sample``."""
+    ``settings``: resolved (``pipe.resolve(...)``; its ``window`` is the motion's), as for ``LampPipeline.sample``;
+    ``callback_on_step_end``: as there, called at every denoising step of every window."""
     if isinstance(generator, int):
         generator = torch.Generator().manual_seed(generator)
     video: torch.Tensor | None = None  # (1, c, f, h, w) joined latents
@@ -52,7 +54,8 @@ def generate_long(pipe: LampPipeline, prompt: str, first_frame, settings: Sampli
         else:
             condition = video[:, :, start]
         part_settings = replace(settings, frames=length, histogram_matching=False)
-        out = pipe.sample(prompt, condition, part_settings, generator=generator, output_type="latent", progress=progress)
+        out = pipe.sample(prompt, condition, part_settings, generator=generator, output_type="latent", progress=progress,
+                          callback_on_step_end=callback_on_step_end)
         notes += out.notes
         part = out.latents  # (1, c, length, h, w); part[:, :, 0] is the condition frame
         if video is None:
