@@ -174,7 +174,11 @@ def test_the_app_builds_with_four_tabs(tmp_path):
 
     app = build_app(UISettings(motions=tmp_path / "motions", work=tmp_path / "work"))
     ids = {block.elem_id for block in app.blocks.values()}
-    assert {"tab-tune", "tab-generate", "tab-edit", "tab-evaluate", "tune-start", "gen-run"} <= ids
+    assert {"tab-tune", "tab-generate", "tab-edit", "tab-evaluate", "tune-start", "gen-run", "gen-cancel"} <= ids
+    generation = next(index for index, fn in app.fns.items() if fn.name == "generate")
+    [cancel] = [fn for fn in app.fns.values() if generation in (fn.cancels or [])]
+    cancel_button = next(block for block in app.blocks.values() if block.elem_id == "gen-cancel")
+    assert cancel.is_cancel_function and cancel.targets == [(cancel_button._id, "click")]
 
 
 def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_path):
@@ -202,6 +206,40 @@ def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_
     assert "|" in table and [Path(f).name for f in files] == ["eval.json", "eval.md"]
     with pytest.raises(ValueError, match="is not a finished batch"):
         h.evaluate("../motions", "")
+
+
+def test_generate_keeps_lamp_generates_limits_and_its_cancel_stops_at_the_next_step(tuned, monkeypatch):
+    from lamp_motion.errors import JobStopped, SettingError
+    from lamp_motion.pipelines.lamp_pipeline import LampPipeline
+    from lamp_motion.ui.app import LABELS
+
+    h, _ = tuned
+    videos = h.settings.work / "videos"
+    before = sorted(videos.rglob("*")) if videos.exists() else []
+    for frames, steps, message in [(1_000_000, 2, "Frames=1000000 is over the limit of 1024 frames per video"),
+                                   (None, 5000, "Steps=5000 is over the limit of 1000"),
+                                   (float("inf"), 2, "Frames=inf is not a whole number")]:
+        with pytest.raises(SettingError) as refused:
+            h.generate("moves_right", None, "", "", "a red circle moves right", frames, 0, steps, None, 0.2, "tab")
+        assert message in refused.value.render(LABELS)
+
+    sample, steps_run = LampPipeline.sample, []
+
+    def cancelled_as_it_starts(pipe, *args, callback_on_step_end=None, **kwargs):
+        assert h.cancel_generation("tab") == "stopping at the next denoising step"  # the Cancel button's request
+
+        def counted(pipe, index, timestep, tensors):
+            steps_run.append(index)
+            return callback_on_step_end(pipe, index, timestep, tensors)
+
+        return sample(pipe, *args, callback_on_step_end=counted, **kwargs)
+
+    monkeypatch.setattr(LampPipeline, "sample", cancelled_as_it_starts)
+    with pytest.raises(JobStopped, match="stopped on request after 0 of 1 videos; nothing written"):
+        h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 20, None, 0.2, "tab")
+    assert steps_run == [0]  # the first of 20 steps
+    assert (sorted(videos.rglob("*")) if videos.exists() else []) == before  # refused and stopped: nothing written
+    assert h.cancel_generation("tab") == "no generation of yours is running"
 
 
 def test_lamp_ui_listens_on_localhost_without_a_share_link_by_default():

@@ -1,7 +1,9 @@
 """The Gradio page: four tabs (Tune, Generate, Edit, Evaluate) on :class:`.handlers.Handlers`.
 
 Every job runs in one queue per device (``concurrency_id="device"``, one at a time), so
-a second request waits and the page shows its position. Files the page may serve are
+a second request waits and the page shows its position. Tune and Generate have a Cancel
+button: it only signals the job (a tuning stops with a checkpoint, a generation at its next
+denoising step) and returns, as does a page that goes away. Files the page may serve are
 limited to the motion library and the work folder.
 """
 
@@ -15,7 +17,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from ..errors import SettingError, TrainingError
+from ..errors import JobStopped, SettingError, TrainingError
 from ..files import OutputWriteError
 from ..settings import LABELS as SAMPLING_LABELS
 from ..settings import SamplingSettings
@@ -24,7 +26,7 @@ from .handlers import Handlers, UISettings, VideoOutput
 
 # Reports and logs wrap instead of scrolling sideways.
 CSS = " ".join(f"#{box} pre, #{box} code {{ white-space: pre-wrap !important; }}" for box in ("tune-report", "gen-log", "edit-log"))
-USER_ERRORS = (ValueError, FileNotFoundError, TrainingError, OutputWriteError)
+USER_ERRORS = (ValueError, FileNotFoundError, TrainingError, OutputWriteError, JobStopped)
 JOB = dict(concurrency_id="device", concurrency_limit=1)  # one job at a time on the device
 # How the page names the jobs' settings in messages (lamp_motion.errors.SettingError); the sampling settings'
 # labels are their fields'.
@@ -109,7 +111,9 @@ def build_app(settings: UISettings) -> gr.Blocks:
                             gen_guidance = gr.Number(0, label=f"{LABELS['guidance']} (0: the motion's; 1: off)")
                         gen_noise = gr.Slider(0, 1, SAMPLING_DEFAULTS.shared_noise, step=0.05,
                                               label=LABELS["shared_noise"])
-                        gen_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
+                        with gr.Row():
+                            gen_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
+                            gen_cancel = gr.Button("Cancel", variant="stop", elem_id="gen-cancel")
                     with gr.Column():
                         gen_outputs = _result_column("gen")
 
@@ -141,7 +145,7 @@ def build_app(settings: UISettings) -> gr.Blocks:
 
         def tune(files, folder, name, prompt, steps, frames, height, width, every, resume, request: gr.Request,
                  progress=gr.Progress()):
-            session = request.session_hash if request is not None else ""
+            session = _session(request)
             with contextlib.closing(h.tune(files, folder, name, prompt, steps, frames, height, width, every, resume,
                                            session)) as updates:
                 for update in updates:
@@ -151,7 +155,7 @@ def build_app(settings: UISettings) -> gr.Blocks:
                     yield f"```\n{update.report}\n```", update.status, update.validation, names, names
 
         def cancel_tuning(request: gr.Request):
-            gr.Info(h.cancel(request.session_hash if request is not None else ""))
+            gr.Info(h.cancel(_session(request)))
 
         tune_button.click(tune, [files, folder, name, prompt, steps, frames, height, width, every, resume],
                           [report, status, validation, *motion_lists], **JOB)
@@ -164,14 +168,31 @@ def build_app(settings: UISettings) -> gr.Blocks:
         describe = _page_errors(h.describe_motion)
         app.load(refresh, None, [*motion_lists, batch], queue=False).then(describe, gen_motion, gen_info, queue=False)
         gen_motion.change(describe, gen_motion, gen_info, queue=False)
-        gen_button.click(_page_errors(lambda *values: _video_outputs(h.generate(*values))),
-                         [gen_motion, gen_image, gen_image_prompt, gen_t2i, gen_prompt, gen_frames, gen_seed, gen_steps,
-                          gen_guidance, gen_noise], gen_outputs, **JOB).then(refresh, None, [*motion_lists, batch])
+        @_page_errors
+        def generate(motion, image, image_prompt, t2i, prompt, frames, seed, steps, guidance, noise,
+                     request: gr.Request):
+            return _video_outputs(h.generate(motion, image, image_prompt, t2i, prompt, frames, seed, steps, guidance,
+                                             noise, _session(request)))
+
+        def cancel_generation(request: gr.Request):
+            gr.Info(h.cancel_generation(_session(request)))
+
+        generation = gen_button.click(generate, [gen_motion, gen_image, gen_image_prompt, gen_t2i, gen_prompt,
+                                                 gen_frames, gen_seed, gen_steps, gen_guidance, gen_noise],
+                                      gen_outputs, **JOB)
+        generation.then(refresh, None, [*motion_lists, batch])
+        # A queued generation is dropped; a running one stops at its next denoising step.
+        gen_cancel.click(cancel_generation, None, None, queue=False, cancels=[generation])
         edit_button.click(_page_errors(lambda *values: _video_outputs(h.edit(*values))),
                           [edit_motion, edit_video, edit_image, edit_prompt, edit_steps, edit_seed], edit_outputs,
                           **JOB).then(refresh, None, [*motion_lists, batch])
         eval_button.click(_page_errors(h.evaluate), [batch, clip], [eval_table, eval_files], **JOB)
     return app
+
+
+def _session(request: gr.Request | None) -> str:
+    """The browser session of a request (tests call the functions without one)."""
+    return request.session_hash if request is not None else ""
 
 
 def _result_column(prefix: str) -> list:

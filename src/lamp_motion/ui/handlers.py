@@ -8,6 +8,8 @@ page's report panel, as `lamp train` prints them.
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data import scan_videos
+from ..errors import SettingError
 from ..files import slug
 from ..settings import SamplingSettings
 from ..video_io import VIDEO_SUFFIXES
@@ -70,6 +73,7 @@ class Handlers:
     def __init__(self, settings: UISettings):
         self.settings = settings
         self.running: dict[str, TuneJob] = {}  # tuning runs by browser session, for the cancel button
+        self.generating: dict[str, threading.Event] = {}  # stop flags of generations by browser session
 
     # ---- the motion library -----------------------------------------------------------
     def motion_names(self) -> list[str]:
@@ -151,7 +155,10 @@ class Handlers:
 
     # ---- Generate, Edit, Evaluate -----------------------------------------------------
     def generate(self, motion: str, image: str | None, image_prompt: str, t2i: str, prompt: str, frames: float | None,
-                 seed: float, steps: float | None, guidance: float | None, shared_noise: float) -> VideoOutput:
+                 seed: float, steps: float | None, guidance: float | None, shared_noise: float,
+                 session: str = "") -> VideoOutput:
+        """One video; the sampling settings are held to the limits `lamp generate` applies (SettingError before any
+        model loads). :meth:`cancel_generation` stops it at the next denoising step (JobStopped)."""
         from ..jobs import GenerateSettings, generate
 
         entry = find_motion(self.settings.motions, motion)
@@ -159,11 +166,24 @@ class Handlers:
         settings = GenerateSettings(
             motion=entry.path, prompt=_required(prompt, "prompt"), out=_new_folder(self.settings.work / "videos", prompt),
             image=image or None, t2i=(t2i or "").strip() or None, image_prompt=(image_prompt or "").strip() or None,
-            sampling=SamplingSettings(frames=_int(frames), sampling_steps=_int(steps),
+            sampling=SamplingSettings(frames=_int(frames, "frames"), sampling_steps=_int(steps, "sampling_steps"),
                                       guidance=float(guidance) if guidance else None, shared_noise=float(shared_noise)),
-            seed=int(seed or 0), device=self.settings.device)
-        result = generate(settings, log=lines.append)
+            seed=_int(seed, "seed") or 0, device=self.settings.device)
+        stop = self.generating[session] = threading.Event()
+        try:
+            result = generate(settings, log=lines.append, stop=stop)
+        finally:
+            if self.generating.get(session) is stop:
+                del self.generating[session]
         return _video_output(result.videos[0], result.settings, lines)
+
+    def cancel_generation(self, session: str = "") -> str:
+        """Ask the session's generation to stop at its next denoising step; returns at once."""
+        stop = self.generating.get(session)
+        if stop is None:
+            return "no generation of yours is running"
+        stop.set()
+        return "stopping at the next denoising step"
 
     def edit(self, motion: str, video: str | None, image: str | None, prompt: str, steps: float | None,
              seed: float) -> VideoOutput:
@@ -178,8 +198,8 @@ class Handlers:
         lines: list[str] = []
         settings = EditSettings(motion=entry.path, video=Path(video), prompt=_required(prompt, "prompt"), image=image,
                                 out=_new_folder(self.settings.work / "edits", prompt),
-                                sampling=SamplingSettings(sampling_steps=_int(steps)), seed=int(seed or 0),
-                                device=self.settings.device)
+                                sampling=SamplingSettings(sampling_steps=_int(steps, "sampling_steps")),
+                                seed=_int(seed, "seed") or 0, device=self.settings.device)
         result = edit(settings, log=lines.append)
         return _video_output(result.video, result.settings, lines)
 
@@ -234,8 +254,10 @@ def _required(text: str | None, name: str) -> str:
     return text.strip()
 
 
-def _int(value: float | None) -> int | None:
-    """A whole-number field; empty or 0 means the default (None)."""
+def _int(value: float | None, name: str) -> int | None:
+    """The whole-number field ``name``; empty or 0 means the default (None)."""
+    if value and not math.isfinite(value):
+        raise SettingError(f"{{{name}}}={value} is not a whole number", name)
     return int(value) if value else None
 
 
