@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
 import zipfile
 from pathlib import Path
@@ -240,6 +242,39 @@ def test_generate_keeps_lamp_generates_limits_and_its_cancel_stops_at_the_next_s
     assert steps_run == [0]  # the first of 20 steps
     assert (sorted(videos.rglob("*")) if videos.exists() else []) == before  # refused and stopped: nothing written
     assert h.cancel_generation("tab") == "no generation of yours is running"
+
+
+def test_the_page_shows_paths_relative_to_its_folders_and_the_server_log_keeps_them_whole(tuned, toy_set, tmp_path,
+                                                                                          caplog):
+    import gradio as gr
+
+    from lamp_motion.ui.app import _page_errors
+
+    h, updates = tuned
+    server = str(h.settings.work.parent)  # the folder holding the work folder and the library
+    caplog.set_level(logging.INFO, logger="lamp_motion.ui")
+    assert updates[0].report.startswith("4 training videos in uploads/") and "moves_right (prompt: " in updates[0].report
+    assert updates[-1].status == "**done**: 3 steps; motion file `moves_right/motion.safetensors`"
+    out = h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2)
+    assert out.log.startswith("video 1/1: videos/") and out.settings["motion"] == "moves_right/motion.safetensors"
+    assert Path(out.mp4).is_absolute() and Path(out.mp4).is_file()  # the file the page serves keeps its path
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    [refused] = tune(h, [broken], name="broken")
+    assert "no usable training videos in uploads/" in refused.report
+
+    def refuse():
+        raise ValueError(f"cannot read {toy_set[0]}")
+
+    with pytest.raises(gr.Error) as error:
+        _page_errors(refuse, h.public)()
+    assert error.value.message == "cannot read video_000.mp4"
+
+    shown = [text for u in [*updates, refused] for text in (u.report, u.status)]
+    shown += [out.log, json.dumps(out.settings), h.describe_motion("moves_right"), error.value.message]
+    assert not [text for text in shown if server in text or str(tmp_path) in text or str(toy_set[0].parent) in text]
+    logged = caplog.text
+    assert f"video 1/1: {out.mp4}" in logged and f"cannot read {toy_set[0]}" in logged
 
 
 def test_lamp_ui_listens_on_localhost_without_a_share_link_by_default():

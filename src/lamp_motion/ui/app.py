@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import logging
 import socket
+import sys
 from collections.abc import Callable
 
 import gradio as gr
@@ -23,6 +25,7 @@ from ..settings import LABELS as SAMPLING_LABELS
 from ..settings import SamplingSettings
 from ..video_io import VIDEO_SUFFIXES
 from .handlers import Handlers, UISettings, VideoOutput
+from .public import LOG, PublicPaths
 
 # Reports and logs wrap instead of scrolling sideways.
 CSS = " ".join(f"#{box} pre, #{box} code {{ white-space: pre-wrap !important; }}" for box in ("tune-report", "gen-log", "edit-log"))
@@ -36,8 +39,8 @@ LABELS = {**SAMPLING_LABELS, "prompt": "Prompt", "seed": "Seed", "image": "First
 SAMPLING_DEFAULTS = SamplingSettings()
 
 
-def _page_errors(fn: Callable) -> Callable:
-    """Show a user error (bad field, refused file) on the page instead of a generic 'Error'."""
+def _page_errors(fn: Callable, public: PublicPaths) -> Callable:
+    """Show a user error (bad field, refused file) on the page instead of a generic 'Error', its paths relative."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -45,7 +48,7 @@ def _page_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except USER_ERRORS as error:
             message = error.render(LABELS) if isinstance(error, SettingError) else str(error)
-            raise gr.Error(message, duration=None) from error
+            raise gr.Error(public.shown(message, logging.WARNING), duration=None) from error
 
     return wrapper
 
@@ -58,11 +61,13 @@ def build_app(settings: UISettings) -> gr.Blocks:
     h = Handlers(settings)
     start = h.tune_defaults()
     limits = settings.limits
-    root = f"under {settings.data_root}" if settings.data_root else "off; start with --data-root DIR"
+    root = "a folder under the server's data root" if settings.data_root else "off; start with --data-root DIR"
+    page_errors = functools.partial(_page_errors, public=h.public)
 
     with gr.Blocks(title="LAMP", analytics_enabled=False) as app:
         gr.Markdown(f"# LAMP: learn a motion from a few videos\nBase for new motions: "
-                    f"`{settings.base or 'built-in toy base'}`; motion library: `{settings.motions}`")
+                    f"`{h.public.text(settings.base or 'built-in toy base')}`; motion library: "
+                    f"`{settings.motions.name}`")
         with gr.Tabs():
             with gr.Tab("Tune", id="tune", elem_id="tab-tune"):
                 with gr.Row():
@@ -165,10 +170,10 @@ def build_app(settings: UISettings) -> gr.Blocks:
             names = h.motion_names()
             return gr.update(choices=names), gr.update(choices=names), gr.update(choices=h.batches())
 
-        describe = _page_errors(h.describe_motion)
+        describe = page_errors(h.describe_motion)
         app.load(refresh, None, [*motion_lists, batch], queue=False).then(describe, gen_motion, gen_info, queue=False)
         gen_motion.change(describe, gen_motion, gen_info, queue=False)
-        @_page_errors
+        @page_errors
         def generate(motion, image, image_prompt, t2i, prompt, frames, seed, steps, guidance, noise,
                      request: gr.Request):
             return _video_outputs(h.generate(motion, image, image_prompt, t2i, prompt, frames, seed, steps, guidance,
@@ -183,10 +188,10 @@ def build_app(settings: UISettings) -> gr.Blocks:
         generation.then(refresh, None, [*motion_lists, batch])
         # A queued generation is dropped; a running one stops at its next denoising step.
         gen_cancel.click(cancel_generation, None, None, queue=False, cancels=[generation])
-        edit_button.click(_page_errors(lambda *values: _video_outputs(h.edit(*values))),
+        edit_button.click(page_errors(lambda *values: _video_outputs(h.edit(*values))),
                           [edit_motion, edit_video, edit_image, edit_prompt, edit_steps, edit_seed], edit_outputs,
                           **JOB).then(refresh, None, [*motion_lists, batch])
-        eval_button.click(_page_errors(h.evaluate), [batch, clip], [eval_table, eval_files], **JOB)
+        eval_button.click(page_errors(h.evaluate), [batch, clip], [eval_table, eval_files], **JOB)
     return app
 
 
@@ -228,6 +233,12 @@ def launch(settings: UISettings, host: str = "127.0.0.1", port: int = 7860, shar
     """Serve the page until interrupted; files are served only from the library and the work folder."""
     settings.motions.mkdir(parents=True, exist_ok=True)
     settings.work.mkdir(parents=True, exist_ok=True)
+    if not LOG.handlers:  # the server log: what the page showed, with whole paths
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("lamp ui: %(message)s"))
+        LOG.addHandler(handler)
+        LOG.setLevel(logging.INFO)
+        LOG.propagate = False
     app = build_app(settings)
     app.queue(default_concurrency_limit=1)
     _, local_url, share_url = app.launch(

@@ -3,7 +3,8 @@
 The app (:mod:`.app`) binds these to the page; tests call them directly. User errors
 raise ValueError (UploadError, the jobs' settings errors) with a message for the page;
 the Tune handler instead writes its refusals and the training set's report into the
-page's report panel, as `lamp train` prints them.
+page's report panel, as `lamp train` prints them. Every text they return for the page
+shows paths relative to the page's folders (:mod:`.public`); the server log gets them whole.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..files import slug
 from ..settings import SamplingSettings
 from ..video_io import VIDEO_SUFFIXES
 from .library import MOTION_FILE, check_name, find_motion, list_motions
+from .public import PublicPaths
 from .tuning import TuneJob, defaults, tune_config
 from .uploads import (
     UploadError,
@@ -74,6 +76,7 @@ class Handlers:
         self.settings = settings
         self.running: dict[str, TuneJob] = {}  # tuning runs by browser session, for the cancel button
         self.generating: dict[str, threading.Event] = {}  # stop flags of generations by browser session
+        self.public = PublicPaths([settings.work, settings.motions, settings.data_root])  # paths as the page shows them
 
     # ---- the motion library -----------------------------------------------------------
     def motion_names(self) -> list[str]:
@@ -82,7 +85,7 @@ class Handlers:
     def describe_motion(self, name: str | None) -> str:
         if not name:
             return "no motion chosen" if self.motion_names() else "the library is empty: tune a motion first"
-        return find_motion(self.settings.motions, name).describe()
+        return self.public.text(find_motion(self.settings.motions, name).describe())
 
     def tune_defaults(self) -> dict[str, int]:
         return defaults(self.settings.base)
@@ -128,12 +131,13 @@ class Handlers:
             config = tune_config(self.settings.base, data, output_dir, prompt, steps, frames, height,
                                  width, validate_every, resume)
         except (ValueError, FileNotFoundError) as error:  # UploadError, DataError, a bad field
-            yield TuneUpdate(report=f"refused: {error}", status="**refused**: see the report")
+            yield TuneUpdate(report=self.public.shown(f"refused: {error}"), status="**refused**: see the report")
             return
+        report = self.public.shown(report)
         job = self.running[session] = TuneJob(config).start()
         try:
             while not job.wait(POLL_SECONDS):
-                yield TuneUpdate(report, job.status(), _str(job.validation), (job.step, job.total))
+                yield TuneUpdate(report, self.public.text(job.status()), _str(job.validation), (job.step, job.total))
         finally:
             # The page went away (a closed tab, a cancelled event): ask for a stop with a checkpoint, as Ctrl-C
             # would, and return at once. Gradio closes this generator on its event loop, so waiting here for the
@@ -144,7 +148,8 @@ class Handlers:
         status = job.status()
         if job.outcome == "stopped":
             status += " Tick *continue from the last checkpoint* and start again to go on."
-        yield TuneUpdate(report, status, _str(job.validation), (job.step, job.total), finished=job.outcome == "done")
+        yield TuneUpdate(report, self.public.shown(status), _str(job.validation), (job.step, job.total),
+                         finished=job.outcome == "done")
 
     def cancel(self, session: str = "") -> str:
         job = self.running.get(session)
@@ -175,7 +180,7 @@ class Handlers:
         finally:
             if self.generating.get(session) is stop:
                 del self.generating[session]
-        return _video_output(result.videos[0], result.settings, lines)
+        return self._video_output(result.videos[0], result.settings, lines)
 
     def cancel_generation(self, session: str = "") -> str:
         """Ask the session's generation to stop at its next denoising step; returns at once."""
@@ -201,7 +206,7 @@ class Handlers:
                                 sampling=SamplingSettings(sampling_steps=_int(steps, "sampling_steps")),
                                 seed=_int(seed, "seed") or 0, device=self.settings.device)
         result = edit(settings, log=lines.append)
-        return _video_output(result.video, result.settings, lines)
+        return self._video_output(result.video, result.settings, lines)
 
     def batches(self) -> list[str]:
         """Finished batches (generate and edit runs), newest first, relative to the work folder."""
@@ -220,7 +225,14 @@ class Handlers:
         settings = EvaluateSettings(inputs=[folder], clip=clip or None, no_clip=not clip, out=folder / "eval",
                                     device=None if self.settings.device == "auto" else self.settings.device)
         result = evaluate(settings, log=lambda line: None)
-        return result.markdown, [str(result.json_path), str(result.md_path)]
+        return self.public.text(result.markdown), [str(result.json_path), str(result.md_path)]
+
+    def _video_output(self, video, settings: dict, lines: list[str]) -> VideoOutput:
+        """``lines``: what the job logged (its notes among them). The files keep their paths (the page serves them);
+        the log and the settings show them relative."""
+        files = [str(p) for p in (video.mp4, video.gif, video.sheet, video.json)]
+        return VideoOutput(str(video.mp4), str(video.sheet), files, self.public.value(settings),
+                           self.public.shown("\n".join(lines)))
 
 
 def _check_output(output_dir: Path, resume: bool) -> None:
@@ -240,12 +252,6 @@ def _new_folder(parent: Path, label: str) -> Path:
     while path.exists():
         path, index = parent / f"{stem}-{index}", index + 1
     return path
-
-
-def _video_output(video, settings: dict, lines: list[str]) -> VideoOutput:
-    """``lines``: what the job logged (its notes among them)."""
-    files = [str(p) for p in (video.mp4, video.gif, video.sheet, video.json)]
-    return VideoOutput(str(video.mp4), str(video.sheet), files, settings, "\n".join(lines))
 
 
 def _required(text: str | None, name: str) -> str:
