@@ -206,6 +206,7 @@ def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_
     batch = next(b for b in h.batches() if b.startswith("videos/"))
     table, files = h.evaluate(batch, "")
     assert "|" in table and [Path(f).name for f in files] == ["eval.json", "eval.md"]
+    assert "Motion fidelity to the training clips" in table  # the motion score against the uploaded videos
     with pytest.raises(ValueError, match="is not a finished batch"):
         h.evaluate("../motions", "")
 
