@@ -173,11 +173,12 @@ def make_videos(shared, videos: list, log: Log | None = print, given_by: str = "
     ``manifest_dir``: where ``manifest.json`` goes (default ``shared.out``). Every process returns
     every complete video; a process that fails raises its error once the manifest is written."""
     from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
 
     say = log or (lambda _: None)
     planned = plan_videos(videos, given_by)
     manifest = check_out(manifest_dir if manifest_dir is not None else shared.out) / MANIFEST
-    state = PartialState()
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # as an Accelerator reads it: gloo on CPUs
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched > state.num_processes:
         raise SettingError(f"launched as {launched} processes, but accelerate runs each one alone: they would make "
@@ -199,7 +200,7 @@ def make_videos(shared, videos: list, log: Log | None = print, given_by: str = "
     with state.split_between_processes(remaining) as mine:
         try:
             _make(shared, mine, len(planned), status, lambda: _write_part(part, status), say, rank, processes,
-                  state.device if shared.device == "auto" and processes > 1 else shared.device)
+                  _device(shared.device, state.device, processes))
         except Exception as error:  # kept for the manifest; raised again once it is written
             failure = error
             for video in mine:
@@ -350,6 +351,13 @@ def _collect(planned: list[PlannedVideo], manifest: Path, say: Log) -> VideosMad
                                      frames=frames, notes=notes.get(video.index, video.notes)))
         records.append(record)
     return VideosMade(videos, records, manifest, missing)
+
+
+def _device(given: str, process_device, processes: int) -> str:
+    """The device of this process: each its own GPU under a launch of several ("auto"), else as given."""
+    if given == "auto" and processes > 1 and process_device.type != "cpu":
+        return str(process_device)
+    return given
 
 
 def _prefixed(log: Log, prefix: str) -> Log:
