@@ -203,3 +203,12 @@ def make_fifo(path: Path, unblock_after: float = 30.0) -> Path:
     timer.daemon = True
     timer.start()
     return path
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now, for an accelerate launch's main process."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -18,7 +18,7 @@ def test_generate_writes_mp4_gif_sheet_and_settings(motion_file, tmp_path):
     out = tmp_path / "videos"
     assert generate("--motion", str(motion_file), "--prompt", "a red circle moves right", "--out", str(out),
                     "--num-videos", "2", "--seed", "3", "--fps", "10") == 0
-    records = sorted(out.glob("*.json"))
+    records = sorted(out.glob("*-seed*.json"))
     assert [p.name for p in records] == ["a-red-circle-moves-right-seed3.json", "a-red-circle-moves-right-seed4.json"]
     record = json.loads(records[0].read_text())
     assert (record["seed"], record["frames"], record["height"], record["width"]) == (3, 4, 32, 32)
@@ -36,7 +36,7 @@ def test_generate_from_image_and_long_video(motion_file, tmp_path):
     out = tmp_path / "videos"
     assert generate("--motion", str(motion_file), "--prompt", "a grey frame", "--image", str(image), "--out", str(out),
                     "--frames", "7") == 0
-    record = json.loads(next(out.glob("*.json")).read_text())
+    record = json.loads(next(out.glob("*-seed*.json")).read_text())
     assert record["first_frame"] == f"image:{image}" and record["window"] == 4
     frames, _ = read_video(out / record["videos"]["gif"])
     assert frames.shape[0] == 7
@@ -78,7 +78,7 @@ def test_prompts_sharing_a_file_name_never_overwrite_and_a_long_prompt_is_noted(
     assert generate("--motion", str(motion_file), "--prompt", "a red circle", "--out", str(out)) == 0
     assert generate("--motion", str(motion_file), "--prompt", "A red circle!", "--out", str(out)) == 0  # a rerun
     assert generate("--motion", str(motion_file), "--prompt", long_prompt, "--out", str(out)) == 0
-    prompts = {p.name: json.loads(p.read_text())["prompt"] for p in out.glob("*.json")}
+    prompts = {p.name: json.loads(p.read_text())["prompt"] for p in out.glob("*-seed*.json")}
     assert prompts["a-red-circle-seed0.json"] == "A red circle!"
     assert prompts["a-red-circle-seed0-2.json"] == "a red circle"
     assert len(prompts) == 3

@@ -69,7 +69,7 @@ def test_plain_generate_uses_the_motions_settings_and_keeps_the_object(toy_motio
     Image.fromarray(image).save(tmp_path / "first.png")
     assert main(["generate", "--motion", str(toy_motion), "--image", str(tmp_path / "first.png"),
                  "--prompt", "a yellow circle moves right", "--out", str(tmp_path / "videos")]) == 0
-    (record_path,) = (tmp_path / "videos").glob("*.json")
+    (record_path,) = (tmp_path / "videos").glob("*-seed*.json")
     record = json.loads(record_path.read_text())
     assert (record["steps"], record["guidance"]) == (25, 4.0)
     assert record["setting_sources"] == {"steps": "motion file", "guidance": "motion file"}
@@ -82,7 +82,7 @@ def test_an_explicit_setting_wins_and_is_recorded_as_given(toy_motion, tmp_path)
     Image.fromarray(image).save(tmp_path / "first.png")
     assert main(["generate", "--motion", str(toy_motion), "--image", str(tmp_path / "first.png"), "--steps", "3",
                  "--prompt", "a purple square moves right", "--out", str(tmp_path / "videos")]) == 0
-    (record_path,) = (tmp_path / "videos").glob("*.json")
+    (record_path,) = (tmp_path / "videos").glob("*-seed*.json")
     record = json.loads(record_path.read_text())
     assert (record["steps"], record["guidance"]) == (3, 4.0)
     assert record["setting_sources"] == {"steps": "command line", "guidance": "motion file"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,15 +14,9 @@ from safetensors.torch import load_file
 
 from lamp_motion.config_io import config_to_yaml
 from lamp_motion.training.trainer import Trainer, TrainingError
-from tests.helpers import tiny_config
+from tests.helpers import free_port, tiny_config
 
 WORKER = Path(__file__).parent.parent / "ddp_worker.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_two_cpu_processes_end_with_identical_weights(motion_folder, tiny_sd_folder, tmp_path):

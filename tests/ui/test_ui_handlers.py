@@ -241,7 +241,10 @@ def test_generate_keeps_lamp_generates_limits_and_its_cancel_stops_at_the_next_s
     with pytest.raises(JobStopped, match="stopped on request after 0 of 1 videos; nothing written"):
         h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 20, None, 0.2, "tab")
     assert steps_run == [0]  # the first of 20 steps
-    assert (sorted(videos.rglob("*")) if videos.exists() else []) == before  # refused and stopped: nothing written
+    # refused and stopped: no video written, only the run's manifest (which says what is missing)
+    new = [p for p in (sorted(videos.rglob("*")) if videos.exists() else []) if p not in before and p.is_file()]
+    assert [p.name for p in new] == ["manifest.json"]
+    assert json.loads(new[0].read_text())["videos"][0]["status"] == "missing"
     assert h.cancel_generation("tab") == "no generation of yours is running"
 
 

@@ -20,10 +20,12 @@ def frame_rate(text: str) -> float:
     return float(text)
 
 
-def add_shared_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options that `generate` and `edit` share; the sampling settings' flags are :func:`add_sampling_arguments`'s."""
-    parser.add_argument("--motion", required=True, help="motion file written by `lamp train` (.safetensors)")
-    parser.add_argument("--prompt", required=True, help='video prompt, e.g. "a horse runs in the snow"')
+def add_shared_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """Options that `generate` and `edit` share; the sampling settings' flags are :func:`add_sampling_arguments`'s.
+
+    ``required``: --motion and --prompt must be given (`generate` checks them itself: a jobs file may give them)."""
+    parser.add_argument("--motion", required=required, help="motion file written by `lamp train` (.safetensors)")
+    parser.add_argument("--prompt", required=required, help='video prompt, e.g. "a horse runs in the snow"')
     parser.add_argument("--base", default=None, help="base model (default: the one the motion was trained on)")
     parser.add_argument("--out", default="outputs/videos", help="output folder")
     parser.add_argument("--seed", type=int, default=0)
@@ -37,7 +39,10 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("generate", help="make videos with a learnt motion",
                                    description="Make videos: the first frame from --image, --t2i MODEL or the base model, "
                                                "then the following frames with the motion.")
-    add_shared_arguments(parser)
+    add_shared_arguments(parser, required=False)
+    parser.add_argument("--jobs", default=None, metavar="FILE",
+                        help="YAML list of videos to make in one load (prompt, seed, image, motion, frames, steps, ...; "
+                             "keys left out take these flags' values)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--image", default=None, help="first frame from this image (real-image animation)")
     source.add_argument("--t2i", default=None, metavar="MODEL",
@@ -65,6 +70,19 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.generate import generate
+    return run_with_user_errors(lambda: _run(args), args.flags)
 
-    return run_with_user_errors(lambda: generate(settings_from_args(args), given_by="command line") and 0, args.flags)
+
+def _run(args: argparse.Namespace) -> int:
+    from ..errors import SettingError
+    from ..jobs.generate import generate
+    from ..jobs.jobs_file import generate_jobs_file
+
+    if args.jobs is not None:
+        generate_jobs_file(args.jobs, settings_from_args(args), given_by="command line")
+        return 0
+    for name in ("motion", "prompt"):
+        if getattr(args, name) is None:
+            raise SettingError(f"give {{{name}}} (or {{jobs}} FILE, a YAML list of videos)", name, "jobs")
+    generate(settings_from_args(args), given_by="command line")
+    return 0

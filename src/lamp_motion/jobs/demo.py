@@ -140,6 +140,8 @@ def write_report(out: Path, motion: str, generated: Path | dict[str, Path], data
     for mode, folder in folders.items():
         for record_path in sorted(Path(folder).glob("*.json")):
             record = json.loads(record_path.read_text())
+            if not isinstance(record.get("videos"), dict):
+                continue  # the run's manifest.json
             frames = frames_from_contact_sheet(record_path.parent / record["videos"]["sheet"],
                                                record["num_frames_written"], record["height"], record["width"])
             source = "rendered image" if record["first_frame"].startswith("image:") else "base model"

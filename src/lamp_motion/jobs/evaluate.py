@@ -26,8 +26,9 @@ folder) when it still exists; otherwise leakage is left out, with a note.
 
 :func:`run_suite` runs the paper's protocol instead: for each motion its evaluation
 prompts (the paper's six for its eight motions, else from a prompts file), one video per
-prompt and seed made by :func:`lamp_motion.jobs.generate.generate_jobs`, scored as
-above, with a table next to the paper's Table 1.
+prompt and seed made in one load by :func:`lamp_motion.jobs.many_videos.make_videos` (split
+across processes under accelerate, the main process scoring), scored as above, with a table
+next to the paper's Table 1.
 
 Both write ``eval.json`` and ``eval.md`` into ``out``.
 """
@@ -138,16 +139,19 @@ def evaluate(settings: EvaluateSettings, log: Log | None = print,
 
 
 def run_suite(settings: SuiteSettings, log: Log | None = print,
-             setting_names: Mapping[str, str] | None = None) -> EvaluateResult:
+             setting_names: Mapping[str, str] | None = None) -> EvaluateResult | None:
     """Generate the evaluation videos of each motion with fixed seeds, score them, and compare with Table 1.
 
+    Under accelerate the videos are split across the processes and the main process scores them
+    (the others return None); a rerun with the same ``out`` makes only the videos still missing.
     ``setting_names``: as for :func:`evaluate`."""
     from ..files import slug
     from ..metrics import paper
     from ..metrics.suite import resolve_motions, suite_to_markdown
     from ..metrics.toy import toy_motion_for
     from ..models import read_motion_header
-    from .generate import GenerateSettings, generate_jobs
+    from .generate import GenerateSettings
+    from .many_videos import make_videos
 
     say = log or (lambda _: None)
     if settings.inputs:
@@ -170,18 +174,28 @@ def run_suite(settings: SuiteSettings, log: Log | None = print,
         raise SettingError("{no_clip} leaves nothing to score: no motion of the suite is a toy motion", "no_clip")
     out = Path(settings.out)
     check_out(out)
-    scorer = _scorer(settings)  # load (or fail) before the long generation
+    main = _is_main_process()
+    scorer = _scorer(settings) if main else None  # load (or fail) before the long generation
+
 
     given = {name: getattr(settings, name) for name in GENERATE_OPTIONS if getattr(settings, name) is not None}
     options = {**given, **settings.sampling.changed()}  # as the videos' JSON names them
-    entries = []
+    generation = GenerateSettings(motion=None, out=out / "videos", device=settings.device or "auto",
+                                  sampling=settings.sampling, **given)
+    videos, names = [], []
     for motion in motions:
         say(f"motion {motion.name}: {motion.path}, {len(motion.prompts.prompts)} prompts x {len(seeds)} seed(s)")
-        jobs = [(p.prompt, p.image_prompt, s) for p in motion.prompts.prompts for s in seeds]
-        generation = GenerateSettings(motion=motion.path, out=out / "videos" / motion.name,
-                                      device=settings.device or "auto", sampling=settings.sampling, **given)
-        for video in generate_jobs(generation, jobs, log).videos:
-            entries.append(replace(_entry_from_record(video.json, _read_record(video.json)), motion=motion.name))
+        videos += [replace(generation, motion=motion.path, out=out / "videos" / motion.name, prompt=p.prompt,
+                           image_prompt=p.image_prompt, seed=s) for p in motion.prompts.prompts for s in seeds]
+        names += [motion.name] * len(motion.prompts.prompts) * len(seeds)
+    made = make_videos(generation, videos, log)  # one load of each base and motion; split across processes
+    if made.missing:
+        raise EvalInputError(f"{len(made.missing)} of the suite's {len(videos)} videos are missing (see {made.manifest}); "
+                             f"run the suite again with the same output folder to make only those")
+    if not main:
+        return None  # the main process scores the videos
+    entries = [replace(_entry_from_record(video.json, _read_record(video.json)), motion=name)
+               for video, name in zip(made.videos, names)]
     report = evaluate_entries(entries, scorer, _path(settings.training_set), setting_names)
     report["suite"] = {
         "motions": [{"name": m.name, "motion_file": str(m.path), "prompts_from": m.prompts.source,
@@ -194,6 +208,13 @@ def run_suite(settings: SuiteSettings, log: Log | None = print,
     if scorer is not None:  # the suite's table replaces the per-motion one
         markdown = suite_to_markdown(report, motions, described) + "\n" + markdown
     return _write(out, report, markdown, log)
+
+
+def _is_main_process() -> bool:
+    """True but in the other processes of an accelerate launch."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
 
 
 def evaluate_entries(entries: Sequence[VideoEntry], scorer: ClipScorer | None = None,
