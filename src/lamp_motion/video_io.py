@@ -517,6 +517,17 @@ def _gif_fps(delays: list[int]) -> float:
     return 1000.0 / min(positive) if positive else DEFAULT_FPS
 
 
+def video_entries(folder: str | os.PathLike[str]) -> list[Path]:
+    """The videos of a folder as `lamp train` sees them: video files and subfolders of frame images, sorted;
+    hidden entries and other files (captions, ``set.json``) left out."""
+    found = []
+    for entry in sorted(Path(folder).iterdir()):
+        frame_folder = entry.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in entry.iterdir())
+        if not entry.name.startswith(".") and (entry.suffix.lower() in VIDEO_SUFFIXES or frame_folder):
+            found.append(entry)
+    return found
+
+
 def _frame_files(folder: Path) -> list[Path]:
     """The frame images of a folder, in natural order."""
     return sorted((entry for entry in folder.iterdir()

@@ -368,16 +368,13 @@ def folder_references(folder: str | os.PathLike[str], tracker: Tracker | str | o
 
     Each video's first ``MAX_REFERENCE_FRAMES`` frames are tracked.
     """
-    from ..video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_video
+    from ..video_io import VIDEO_SUFFIXES, read_video, video_entries
 
     folder = Path(folder)
     if not folder.is_dir():
         raise MotionScoreError(f"reference clips {folder} is not a folder; give the folder of training videos")
-    clips = []
-    for entry in sorted(folder.iterdir()):
-        frame_folder = entry.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in entry.iterdir())
-        if not entry.name.startswith(".") and (entry.suffix.lower() in VIDEO_SUFFIXES or frame_folder):
-            clips.append(read_video(entry, fit=_fit_to_max_side, stop_after=MAX_REFERENCE_FRAMES)[0])
+    clips = [read_video(entry, fit=_fit_to_max_side, stop_after=MAX_REFERENCE_FRAMES)[0]
+             for entry in video_entries(folder)]
     if not clips:
         raise MotionScoreError(f"reference clips {folder} holds no videos ({', '.join(VIDEO_SUFFIXES)}) or frame folders")
     return reference_tracks([clip for clip in clips if len(clip) >= 3], tracker)

@@ -78,7 +78,7 @@ import numpy as np
 
 from ..data.toy.motions import DIRECTION_PREFIX, MOTIONS, get_motion
 from ..data.toy.scene import COLOURS, SHAPES
-from ..video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, read_video
+from ..video_io import VIDEO_SUFFIXES, VideoReadError, read_video, video_entries
 
 MIN_CONTRAST = 40.0  # least chroma length (0-255 scale) of the reference object's peak
 MIN_PIXELS = 3  # least pixels of a blob to count as the object
@@ -626,13 +626,11 @@ def palette_from_folder(folder: str | os.PathLike[str]) -> TrainingPalette:
     if not folder.is_dir():
         raise ValueError(f"training set {folder} is not a folder; give the folder of videos the motion was trained on")
     videos, unreadable = [], []
-    for entry in sorted(folder.iterdir()):
-        frame_folder = entry.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in entry.iterdir())
-        if not entry.name.startswith(".") and (entry.suffix.lower() in VIDEO_SUFFIXES or frame_folder):
-            try:
-                videos.append(read_video(entry)[0])
-            except VideoReadError as error:
-                unreadable.append(f"{entry.name} ({str(error).splitlines()[0]})")
+    for entry in video_entries(folder):
+        try:
+            videos.append(read_video(entry)[0])
+        except VideoReadError as error:
+            unreadable.append(f"{entry.name} ({str(error).splitlines()[0]})")
     if not videos:
         found = f" it can read (unreadable: {'; '.join(unreadable)})" if unreadable else ""
         raise ValueError(f"training set {folder} holds no videos ({', '.join(VIDEO_SUFFIXES)}) or frame folders{found}")
