@@ -132,7 +132,7 @@ def test_the_app_builds_with_four_tabs(tmp_path):
 
     app = build_app(UISettings(motions=tmp_path / "motions", work=tmp_path / "work"))
     ids = {block.elem_id for block in app.blocks.values()}
-    assert {"tab-tune", "tab-generate", "tab-edit", "tab-evaluate", "tune-start", "gen-run"} <= ids
+    assert {"tab-tune", "tab-generate", "tab-edit", "tab-evaluate", "tune-start", "gen-run", "gen-motion-scale"} <= ids
 
 
 def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_path):
@@ -144,7 +144,9 @@ def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_
     out = h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2)
     assert [Path(p).suffix for p in out.files] == [".mp4", ".gif", ".png", ".json"]
     assert all(Path(p).is_file() for p in out.files) and out.mp4 == out.files[0] and out.sheet == out.files[2]
-    assert read_video(out.mp4)[0].shape[0] == 4 and out.settings["steps"] == 2
+    assert read_video(out.mp4)[0].shape[0] == 4 and out.settings["steps"] == 2 and out.settings["motion_scale"] == 1.0
+    assert h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2,
+                      0.5).settings["motion_scale"] == 0.5
     with pytest.raises(ValueError, match="prompt is empty"):
         h.generate("moves_right", None, "", "", " ", None, 0, 2, None, 0.2)
     with pytest.raises(ValueError, match="motion 'nope' is not in the library"):

@@ -18,7 +18,7 @@ import gradio as gr
 from ..errors import SettingError, TrainingError
 from ..files import OutputWriteError
 from ..settings import LABELS as SAMPLING_LABELS
-from ..settings import SamplingSettings
+from ..settings import MAX_MOTION_SCALE, SamplingSettings
 from ..video_io import VIDEO_SUFFIXES
 from .handlers import Handlers, UISettings, VideoOutput
 
@@ -109,6 +109,9 @@ def build_app(settings: UISettings) -> gr.Blocks:
                             gen_guidance = gr.Number(0, label=f"{LABELS['guidance']} (0: the motion's; 1: off)")
                         gen_noise = gr.Slider(0, 1, SAMPLING_DEFAULTS.shared_noise, step=0.05,
                                               label=LABELS["shared_noise"])
+                        gen_scale = gr.Slider(0, MAX_MOTION_SCALE, SAMPLING_DEFAULTS.motion_scale, step=0.05,
+                                              label=f"{LABELS['motion_scale']} (0: still, 1: as learnt)",
+                                              elem_id="gen-motion-scale")
                         gen_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
                     with gr.Column():
                         gen_outputs = _result_column("gen")
@@ -166,7 +169,7 @@ def build_app(settings: UISettings) -> gr.Blocks:
         gen_motion.change(describe, gen_motion, gen_info, queue=False)
         gen_button.click(_page_errors(lambda *values: _video_outputs(h.generate(*values))),
                          [gen_motion, gen_image, gen_image_prompt, gen_t2i, gen_prompt, gen_frames, gen_seed, gen_steps,
-                          gen_guidance, gen_noise], gen_outputs, **JOB).then(refresh, None, [*motion_lists, batch])
+                          gen_guidance, gen_noise, gen_scale], gen_outputs, **JOB).then(refresh, None, [*motion_lists, batch])
         edit_button.click(_page_errors(lambda *values: _video_outputs(h.edit(*values))),
                           [edit_motion, edit_video, edit_image, edit_prompt, edit_steps, edit_seed], edit_outputs,
                           **JOB).then(refresh, None, [*motion_lists, batch])

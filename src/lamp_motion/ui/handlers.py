@@ -149,7 +149,8 @@ class Handlers:
 
     # ---- Generate, Edit, Evaluate -----------------------------------------------------
     def generate(self, motion: str, image: str | None, image_prompt: str, t2i: str, prompt: str, frames: float | None,
-                 seed: float, steps: float | None, guidance: float | None, shared_noise: float) -> VideoOutput:
+                 seed: float, steps: float | None, guidance: float | None, shared_noise: float,
+                 motion_scale: float = 1.0) -> VideoOutput:
         from ..jobs import GenerateSettings, generate
 
         entry = find_motion(self.settings.motions, motion)
@@ -158,7 +159,8 @@ class Handlers:
             motion=entry.path, prompt=_required(prompt, "prompt"), out=_new_folder(self.settings.work / "videos", prompt),
             image=image or None, t2i=(t2i or "").strip() or None, image_prompt=(image_prompt or "").strip() or None,
             sampling=SamplingSettings(frames=_int(frames), sampling_steps=_int(steps),
-                                      guidance=float(guidance) if guidance else None, shared_noise=float(shared_noise)),
+                                      guidance=float(guidance) if guidance else None, shared_noise=float(shared_noise),
+                                      motion_scale=float(motion_scale)),
             seed=int(seed or 0), device=self.settings.device)
         result = generate(settings, log=lines.append)
         return _video_output(result.videos[0], result.settings, lines)
