@@ -42,6 +42,9 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", *, flag: str | N
     return field(default=default, metadata=metadata)
 
 
+MAX_MOTION_SCALE = 3.0  # the largest motion scale accepted: three times the learnt branches
+
+
 class MotionRecord(Protocol):
     """What resolution reads from a motion (a MotionFile, a LampMotionAdapter, a LampPipeline)."""
 
@@ -75,6 +78,10 @@ class SamplingSettings:
     # One negative prompt, or (Python only) one per prompt.
     negative_prompt: str | list[str] | None = setting(None, "negative prompt (default: none)", label="Negative prompt")
     shared_noise: float = setting(0.2, "shared-noise weight alpha (0 = off)", label="Shared noise")
+    # Weight of the motion layers' branches at run time (VideoUNet.set_motion_scale): 1 the learnt motion,
+    # 0 the still first frame, between and above a weaker or stronger motion (docs/api.md, Motion scale).
+    motion_scale: float = setting(1.0, f"strength of the learnt motion, 0..{MAX_MOTION_SCALE:g}: 1 as learnt, 0 a still "
+                                       f"video of frame 1 (default: 1)", label="Motion scale", metavar="X")
     # True: the default AdaINSchedule; False: off; or a lamp_motion.pipelines.postprocess.AdaINSchedule.
     adain: Any = setting(True, "turn latent AdaIN off", label="AdaIN")
     histogram_matching: bool = setting(True, "turn pixel histogram matching off", label="Histogram matching")
@@ -135,6 +142,10 @@ class SamplingSettings:
         if not 0 <= self.shared_noise <= 1:
             raise SettingError(f"{{shared_noise}}={self.shared_noise} must be in [0, 1] (the paper uses 0.2)",
                                "shared_noise")
+        scale = self.motion_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 <= scale <= MAX_MOTION_SCALE:
+            raise SettingError(f"{{motion_scale}}={scale} must be a number from 0 to {MAX_MOTION_SCALE:g} (0: a still "
+                               f"video of frame 1, 1: the learnt motion)", "motion_scale")
 
     def unresolved(self) -> list[str]:
         """The fields still None that resolution fills in (empty once resolved)."""

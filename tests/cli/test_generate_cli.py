@@ -23,6 +23,7 @@ def test_generate_writes_mp4_gif_sheet_and_settings(motion_file, tmp_path):
     record = json.loads(records[0].read_text())
     assert (record["seed"], record["frames"], record["height"], record["width"]) == (3, 4, 32, 32)
     assert record["first_frame"] == "base" and record["motion_prompt"] == "moves right"
+    assert record["motion_scale"] == 1.0
     for kind in ("mp4", "gif"):
         frames, fps = read_video(out / record["videos"][kind])
         assert frames.shape == (4, 32, 32, 3)
@@ -46,11 +47,25 @@ def test_generate_from_image_and_long_video(motion_file, tmp_path):
     (["--motion", "missing.safetensors"], "motion file missing.safetensors does not exist"),
     (["--height", "30"], "height=30 must be a positive multiple of 8"),
     (["--image", "nope.png"], "nope.png"),
+    (["--motion-scale", "3.5"], "--motion-scale=3.5 must be a number from 0 to 3 (0: a still video of frame 1"),
+    (["--motion-scale", "nan"], "--motion-scale=nan must be a number from 0 to 3"),
 ])
 def test_bad_inputs_give_their_message(motion_file, tmp_path, capsys, args, message):
     base = ["--motion", str(motion_file), "--prompt", "x", "--out", str(tmp_path)]
     assert generate(*base, *args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_motion_scale_is_used_and_recorded(motion_file, tmp_path):
+    runs = {}
+    for scale in ("1", "0.5"):
+        out = tmp_path / scale
+        assert generate("--motion", str(motion_file), "--prompt", "a red circle moves right", "--out", str(out),
+                        "--motion-scale", scale) == 0
+        record = json.loads(next(out.glob("*.json")).read_text())
+        assert record["motion_scale"] == float(scale)
+        runs[scale] = np.asarray(Image.open(out / record["videos"]["sheet"]))
+    assert not np.array_equal(runs["1"], runs["0.5"])
 
 
 def test_motion_for_another_base_is_refused(motion_file, tmp_path, capsys):

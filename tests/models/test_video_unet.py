@@ -192,3 +192,66 @@ def test_video_unet_checks_its_layout(tiny_unet):
     video = VideoUNet.inflate(tiny_unet, MotionOptions(groupnorm="per_frame"))
     with pytest.raises(ValueError, match=r"\(b, c, f, h, w\)"):
         video(torch.randn(2, 4, 8, 8), 1, torch.randn(2, 7, 24))
+
+
+def _branches_weighted(video: VideoUNet, weight: float) -> None:
+    """Multiply the last linear layer of every motion branch (conv1d, attn_temp's output) by ``weight``, in place."""
+    with torch.no_grad():
+        for module in video.unet.modules():
+            last = module.conv1d if isinstance(module, MotionConv2d) else getattr(module, "attn_temp", None)
+            if last is not None:
+                layer = last if isinstance(module, MotionConv2d) else last.to_out[0]
+                layer.weight.mul_(weight)
+                layer.bias.mul_(weight)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("scale", [0.0, 0.5, 1.5])
+def test_motion_scale_weights_every_motion_branch(scale):
+    """The runtime scale is the model whose branches' output layers are scaled: exactly linear, weights untouched."""
+    video, reference = VideoUNet.inflate(make_tiny_unet(0)), VideoUNet.inflate(make_tiny_unet(0))
+    randomise_added(video, seed=7)
+    randomise_added(reference, seed=7)
+    _branches_weighted(reference, scale)
+    weights = {name: p.clone() for name, p in video.unet.named_parameters()}
+    latents, t, text = inputs()
+    unscaled = video(latents, t, text)
+    video.set_motion_scale(scale)
+    assert video.motion_scale == scale
+    scaled = video(latents, t, text)
+    assert torch.allclose(scaled, reference(latents, t, text), atol=1e-5)
+    assert not torch.allclose(scaled, unscaled, atol=1e-3)
+    assert all(torch.equal(p, weights[name]) for name, p in video.unet.named_parameters())
+    video.set_motion_scale(1.0)
+    assert torch.equal(video(latents, t, text), unscaled)
+
+
+@torch.no_grad()
+def test_motion_scale_one_is_bit_identical_and_zero_is_the_fresh_model():
+    video, fresh = VideoUNet.inflate(make_tiny_unet(0)), VideoUNet.inflate(make_tiny_unet(0))
+    randomise_added(video, seed=7)
+    latents, t, text = inputs()
+    before = video(latents, t, text)
+    with video.motion_scaled(1.0):
+        assert torch.equal(video(latents, t, text), before)
+    with video.motion_scaled(0.0):
+        assert torch.equal(video(latents, t, text), fresh(latents, t, text))  # zero-initialised layers are no-ops
+    assert video.motion_scale == 1.0
+
+
+@pytest.mark.parametrize("scale", [-0.1, 3.01, float("nan"), float("inf"), True, "1"])
+def test_motion_scale_is_checked(tiny_unet, scale):
+    video = VideoUNet.inflate(tiny_unet)
+    with pytest.raises(ValueError, match="motion scale"):
+        video.set_motion_scale(scale)
+    assert video.motion_scale == 1.0
+
+
+def test_motion_scaled_restores_the_scale_after_an_error(tiny_unet):
+    video = VideoUNet.inflate(tiny_unet)
+    video.set_motion_scale(2.0)
+    with pytest.raises(RuntimeError), video.motion_scaled(0.5):
+        assert {layer.motion_scale for layer in video.motion_layers()} == {0.5}
+        raise RuntimeError("stop")
+    assert video.motion_scale == 2.0
+    assert len(video.motion_layers()) == video.report["motion_convs"] + video.report["temporal_attention"]

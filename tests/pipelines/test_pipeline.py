@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,7 @@ from lamp_motion.settings import SamplingSettings
 from tests.helpers import randomise_added
 
 SIZE = dict(height=32, width=32)
+OLD_FILE = Path(__file__).parent.parent / "fixtures" / "toy_move_right_v0.1.0.safetensors"  # a toy motion, 2 steps
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +162,38 @@ def test_the_step_callback_sees_every_step_and_its_latents_go_on(pipe, image):
     generate_long(pipe, "a red circle moves right", image, settings, window=4, progress=False,
                   callback_on_step_end=lambda p, i, t, tensors: windows.append(tensors["latents"].shape[2]) or tensors)
     assert windows == [4, 4, 4, 4]  # two windows (frames 1-4, 4-7) of two steps each
+
+def test_motion_scale_one_is_todays_video_and_other_scales_change_it(pipe, image):
+    today = run(pipe, image, generator=4)
+    one = run(pipe, image, generator=4, motion_scale=1.0)
+    assert np.array_equal(one.frames, today.frames) and torch.equal(one.latents, today.latents)
+    for scale in (0.5, 1.5):
+        assert not torch.allclose(run(pipe, image, generator=4, motion_scale=scale).latents, today.latents, atol=1e-3)
+    assert pipe.unet.motion_scale == 1.0  # the call's scale is undone after it
+
+
+def test_motion_scale_zero_is_a_still_video_of_frame_one(pipe, image):
+    moving = run(pipe, image, generator=4, num_inference_steps=5, adain=False, histogram_matching=False)
+    still = run(pipe, image, generator=4, motion_scale=0.0, num_inference_steps=5, adain=False, histogram_matching=False)
+    z1 = still.latents[:, :, :1]
+    # Up to the sampler: DDIM's last step leaves sqrt(1 - alpha_bar) = 0.03 of the noise (this schedule).
+    assert float((still.latents[:, :, 1:] - z1).abs().max()) < 0.1
+    assert float((moving.latents[:, :, 1:] - z1).abs().max()) > 1.0
+
+
+def test_motion_scale_zero_on_the_toy_base_repeats_frame_one_in_pixels():
+    """The toy base and a (2-step) toy motion: the later frames are frame 1's pixels, within a level or two."""
+    toy = LampPipeline.from_motion(OLD_FILE)
+    rng = np.random.default_rng(1)
+    start = Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    frames = run(toy, start, generator=0, motion_scale=0.0, num_inference_steps=5, adain=False,
+                 histogram_matching=False).frames[0]
+    assert np.abs(frames[1:].astype(int) - frames[:1]).max() <= 2
+    moving = run(toy, start, generator=0, num_inference_steps=5, adain=False, histogram_matching=False).frames[0]
+    assert np.abs(moving[1:].astype(int) - moving[:1]).max() > 20
+
+
+@pytest.mark.parametrize("scale", [-1.0, 3.5, float("nan"), float("inf")])
+def test_motion_scale_out_of_range_names_the_setting(pipe, image, scale):
+    with pytest.raises(ValueError, match=r"motion_scale=.* must be a number from 0 to 3"):
+        run(pipe, image, generator=0, motion_scale=scale)

@@ -176,7 +176,8 @@ def test_the_app_builds_with_four_tabs(tmp_path):
 
     app = build_app(UISettings(motions=tmp_path / "motions", work=tmp_path / "work"))
     ids = {block.elem_id for block in app.blocks.values()}
-    assert {"tab-tune", "tab-generate", "tab-edit", "tab-evaluate", "tune-start", "gen-run", "gen-cancel"} <= ids
+    assert {"tab-tune", "tab-generate", "tab-edit", "tab-evaluate", "tune-start", "gen-run", "gen-cancel",
+            "gen-motion-scale"} <= ids
     generation = next(index for index, fn in app.fns.items() if fn.name == "generate")
     [cancel] = [fn for fn in app.fns.values() if generation in (fn.cancels or [])]
     cancel_button = next(block for block in app.blocks.values() if block.elem_id == "gen-cancel")
@@ -192,7 +193,9 @@ def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_
     out = h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2)
     assert [Path(p).suffix for p in out.files] == [".mp4", ".gif", ".png", ".json"]
     assert all(Path(p).is_file() for p in out.files) and out.mp4 == out.files[0] and out.sheet == out.files[2]
-    assert read_video(out.mp4)[0].shape[0] == 4 and out.settings["steps"] == 2
+    assert read_video(out.mp4)[0].shape[0] == 4 and out.settings["steps"] == 2 and out.settings["motion_scale"] == 1.0
+    assert h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2,
+                      0.5).settings["motion_scale"] == 0.5
     with pytest.raises(ValueError, match="prompt is empty"):
         h.generate("moves_right", None, "", "", " ", None, 0, 2, None, 0.2)
     with pytest.raises(ValueError, match="motion 'nope' is not in the library"):
@@ -223,7 +226,7 @@ def test_generate_keeps_lamp_generates_limits_and_its_cancel_stops_at_the_next_s
                                    (None, 5000, "Steps=5000 is over the limit of 1000"),
                                    (float("inf"), 2, "Frames=inf is not a whole number")]:
         with pytest.raises(SettingError) as refused:
-            h.generate("moves_right", None, "", "", "a red circle moves right", frames, 0, steps, None, 0.2, "tab")
+            h.generate("moves_right", None, "", "", "a red circle moves right", frames, 0, steps, None, 0.2, session="tab")
         assert message in refused.value.render(LABELS)
 
     sample, steps_run = LampPipeline.sample, []
@@ -239,7 +242,7 @@ def test_generate_keeps_lamp_generates_limits_and_its_cancel_stops_at_the_next_s
 
     monkeypatch.setattr(LampPipeline, "sample", cancelled_as_it_starts)
     with pytest.raises(JobStopped, match="stopped on request after 0 of 1 videos; nothing written"):
-        h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 20, None, 0.2, "tab")
+        h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 20, None, 0.2, session="tab")
     assert steps_run == [0]  # the first of 20 steps
     # refused and stopped: no video written, only the run's manifest (which says what is missing)
     new = [p for p in (sorted(videos.rglob("*")) if videos.exists() else []) if p not in before and p.is_file()]

@@ -6,7 +6,8 @@
 * :class:`TemporalAttention` — self-attention over the frame axis for each spatial
   token, added after the feed-forward of every transformer block through a forward
   hook on the block (the block's own code is untouched). Its output projection starts
-  at zero, so a fresh block is the identity.
+  at zero, so a fresh block is the identity; its ``motion_scale`` weights the residual
+  branch at run time (``h + s * attn_temp(norm_temp(h))``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class TemporalAttention(nn.Module):
         self.norm_temp = nn.LayerNorm(dim)
         self.attn_temp = Attention(query_dim=dim, heads=heads, dim_head=head_dim, bias=False, out_bias=True)
         self.context = context
+        self.motion_scale = 1.0  # runtime weight of the residual branch (VideoUNet.set_motion_scale); not a weight
         self.zero_init()
 
     @torch.no_grad()
@@ -93,10 +95,13 @@ class TemporalAttention(nn.Module):
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         f = self.context.num_frames
         self.context.split(hidden_states.shape[0])  # checks the batch holds whole videos
+        if self.motion_scale == 0:
+            return hidden_states  # the branch is off: not computed
         n = hidden_states.shape[1]
         tokens = rearrange(hidden_states, "(b f) n c -> (b n) f c", f=f)
         tokens = self.attn_temp(self.norm_temp(tokens))  # ((b n), f, c)
-        return hidden_states + rearrange(tokens, "(b n) f c -> (b f) n c", n=n)
+        branch = rearrange(tokens, "(b n) f c -> (b f) n c", n=n)  # ((b f), n, c)
+        return hidden_states + (branch if self.motion_scale == 1 else self.motion_scale * branch)
 
 
 def temporal_attention_hook(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
     y   = conv2d(x)                                  per frame, pretrained and frozen
     t   = conv1d_over_frames(y)                      k=3, causal or centred
     g   = sigmoid(conv_gate(y))                      (c -> 1, 3x3), a spatial gate
-    out = y + t * g
+    out = y + s * t * g                              s: motion_scale (1: as trained)
 
 The layer subclasses ``nn.Conv2d`` and keeps the pretrained ``weight``/``bias``
 parameters themselves, so every 2D state-dict name survives inflation unchanged; the
@@ -53,6 +53,7 @@ class MotionConv2d(nn.Conv2d):
         self.conv_gate = nn.Conv2d(channels, 1, kernel_size=3, padding=1, **factory)
         self.mode = mode
         self.context = context
+        self.motion_scale = 1.0  # runtime weight of the temporal branch (VideoUNet.set_motion_scale); not a weight
         self.zero_init()
 
     @torch.no_grad()
@@ -76,8 +77,11 @@ class MotionConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)  # ((b f), c, h, w), the pretrained conv
+        if self.motion_scale == 0:
+            return y  # the branch is off: not computed
         gate = torch.sigmoid(self.conv_gate(y))  # ((b f), 1, h, w)
-        return y + self.temporal(y) * gate
+        branch = self.temporal(y) * gate  # ((b f), c, h, w)
+        return y + (branch if self.motion_scale == 1 else self.motion_scale * branch)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, motion={self.mode}"

@@ -18,6 +18,8 @@ names or channel counts. The video UNet takes and returns ``(b, c, f, h, w)``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Protocol
 
@@ -29,6 +31,7 @@ from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.upsampling import Upsample2D
 from torch import nn
 
+from ..settings import MAX_MOTION_SCALE
 from .attention import FirstFrameAttnProcessor, TemporalAttention, temporal_attention_hook
 from .clip_norm import GROUPNORM_MODES, ClipGroupNorm
 from .fingerprint import unet_fingerprint
@@ -250,6 +253,41 @@ class VideoUNet(nn.Module):
         return count
 
     # ---- running -------------------------------------------------------------------
+    def motion_layers(self) -> list[MotionConv2d | TemporalAttention]:
+        """The added layers whose output is a residual branch: every motion conv and temporal attention."""
+        return [m for m in self.unet.modules() if isinstance(m, (MotionConv2d, TemporalAttention))]
+
+    def set_motion_scale(self, scale: float) -> None:
+        """Weight the motion layers' residual branches by ``scale`` at run time (1: as trained; weights untouched).
+
+        Each motion conv gives ``y + scale * temporal(y) * gate`` and each temporal attention
+        ``h + scale * attn_temp(norm_temp(h))``; at 0 the branches are not computed and at 1 the
+        output is bit-identical to the unscaled model. ``scale``: finite, 0..MAX_MOTION_SCALE.
+        """
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 <= scale <= MAX_MOTION_SCALE:
+            raise ValueError(f"motion scale {scale!r} must be a number from 0 (no motion layers) to {MAX_MOTION_SCALE:g} "
+                             f"(1: the learnt motion)")
+        for layer in self.motion_layers():
+            layer.motion_scale = float(scale)
+
+    @contextlib.contextmanager
+    def motion_scaled(self, scale: float) -> Iterator[None]:
+        """:meth:`set_motion_scale` for the ``with`` block; the scale before it is restored after, even on an error."""
+        before = self.motion_scale
+        self.set_motion_scale(scale)
+        try:
+            yield
+        finally:
+            self.set_motion_scale(before)
+
+    @property
+    def motion_scale(self) -> float:
+        """The weight of the motion layers' branches (:meth:`set_motion_scale`); 1 without motion layers."""
+        scales = {layer.motion_scale for layer in self.motion_layers()}
+        if len(scales) > 1:
+            raise ValueError(f"the motion layers have different scales {sorted(scales)}; set one with set_motion_scale")
+        return scales.pop() if scales else 1.0
+
     @property
     def device(self) -> torch.device:
         return self.unet.device

@@ -4,6 +4,13 @@ Frame 1 is the clean, encoded first frame at every denoising step, in both guida
 branches; only frames 2..N are stepped by the scheduler. The initial noise of frames
 2..N shares a component (shared-noise sampling), AdaIN keeps the latents' statistics
 close to frame 1 in the later steps, and histogram matching does the same in pixels.
+
+``motion_scale`` s sets the strength of the motion: the motion layers' branches are
+weighted by s (:meth:`VideoUNet.set_motion_scale`), and below 1 every step also blends
+the prediction of frames 2..N with the one that keeps them at frame 1
+(:func:`still_prediction`) by ``s ** (1 / steps)``, so that 0 is a still video of frame 1.
+Turning the motion layers off alone does not give one: the base then draws each later
+frame afresh from its own noise, seeing frame 1 only through first-frame attention.
 """
 
 from __future__ import annotations
@@ -47,6 +54,24 @@ def frame_init_latents(scheduler, z1: torch.Tensor, noise: torch.Tensor) -> torc
     mean = z1.mean(dim=(-2, -1), keepdim=True).expand_as(noise).contiguous()  # (b, c, f, h, w)
     first = scheduler.timesteps[:1].to(noise.device)
     return scheduler.add_noise(mean, noise, first)
+
+
+def still_prediction(scheduler, latents: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The model output that predicts the clean latent ``z1`` for every frame of ``latents`` at timestep ``t``.
+
+    latents: (b, c, f, h, w) noisy latents; z1: (b, c, 1, h, w). For an epsilon model it is the noise that
+    ``latents`` hold beside ``sqrt(alpha_bar_t) z1``; for a v model, ``sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) z1``.
+    DDIM's predicted clean latent is linear in the model output, so blending an output with this one by
+    ``w`` blends the predicted clean latent ``x0`` with ``z1`` by ``w``: ``z1 + w (x0 - z1)``.
+    """
+    alpha = scheduler.alphas_cumprod.to(latents.device)[t].float()
+    eps = (latents - alpha.sqrt() * z1) / (1 - alpha).sqrt()  # (b, c, f, h, w)
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return eps
+    if kind == "v_prediction":
+        return alpha.sqrt() * eps - (1 - alpha).sqrt() * z1
+    raise ValueError(f"prediction_type={kind!r} is not supported by motion_scale below 1 (epsilon or v_prediction)")
 
 
 @dataclass
@@ -158,7 +183,7 @@ class LampPipeline(DiffusionPipeline):
                  negative_prompt: str | list[str] | None = None,
                  generator: torch.Generator | int | None = None, shared_noise_alpha: float = 0.2,
                  adain: AdaINSchedule | bool = True, histogram_matching: bool = True, frame_init: bool | None = None,
-                 latents: torch.Tensor | None = None,
+                 motion_scale: float = 1.0, latents: torch.Tensor | None = None,
                  eta: float = 0.0, output_type: str = "np", decode_chunk: int = 2, progress: bool = True,
                  callback_on_step_end: StepCallback | None = None) -> LampOutput:
         """Generate videos: the settings resolved once (:meth:`resolve`), then :meth:`sample`.
@@ -170,12 +195,13 @@ class LampPipeline(DiffusionPipeline):
         adain: True (default schedule), False, or an AdaINSchedule. frame_init: start frames 2..N
         from frame 1's per-channel mean latent noised to the first step's level instead of from
         pure noise (see :func:`frame_init_latents`); None = the loaded motion file's setting, else
-        off. Other arguments: see :meth:`sample`.
+        off. motion_scale: strength of the learnt motion, 0..3 (1: as learnt, bit-identical to the
+        unscaled model; 0: a still video of frame 1; see :meth:`sample`). Other arguments: see :meth:`sample`.
         """
         settings = SamplingSettings(frames=num_frames, height=height, width=width, sampling_steps=num_inference_steps,
                                     guidance=guidance_scale, negative_prompt=negative_prompt,
                                     shared_noise=shared_noise_alpha, adain=adain, histogram_matching=histogram_matching,
-                                    frame_init=frame_init)
+                                    frame_init=frame_init, motion_scale=motion_scale)
         return self.sample(prompt, first_frame, self.resolve(settings).values, generator=generator, latents=latents, eta=eta,
                            output_type=output_type, decode_chunk=decode_chunk, progress=progress,
                            callback_on_step_end=callback_on_step_end)
@@ -238,24 +264,31 @@ class LampPipeline(DiffusionPipeline):
         latents = latents.to(self.device, torch.float32).clone()
         latents[:, :, :1] = z1
 
-        # 5. Denoise frames 2..N; frame 1 stays z1 in both guidance branches.
+        # 5. Denoise frames 2..N; frame 1 stays z1 in both guidance branches; the motion layers at motion_scale.
         step_kwargs = self._step_kwargs(generator, eta)
         timesteps = self.scheduler.timesteps
-        for i, t in enumerate(tqdm(timesteps, desc="denoising", disable=not progress, leave=False)):
-            model_in = torch.cat([latents] * 2) if guided else latents
-            model_in = self.scheduler.scale_model_input(model_in, t)
-            model_in[:, :, :1] = z1.repeat(model_in.shape[0] // batch, 1, 1, 1, 1)
-            prediction = self.unet(model_in.to(self.unet.dtype), t, text).float()
-            if guided:
-                uncond, cond = prediction.chunk(2)
-                prediction = uncond + guidance_scale * (cond - uncond)
-            stepped = self.scheduler.step(prediction[:, :, 1:], t, latents[:, :, 1:], **step_kwargs).prev_sample
-            latents = torch.cat([z1, stepped], dim=2)
-            if schedule is not None:
-                latents = schedule.apply_step(latents, i, len(timesteps))
-            if callback_on_step_end is not None:
-                latents = callback_on_step_end(self, i, t, {"latents": latents})["latents"]
-                latents[:, :, :1] = z1
+        # Below scale 1 each step also leans the later frames' prediction towards a still frame 1 (still_prediction),
+        # by a weight whose product over the steps is the scale: at 0 the video is still (docs/api.md, Motion scale).
+        still_weight = min(1.0, settings.motion_scale) ** (1 / len(timesteps))
+        with self.unet.motion_scaled(settings.motion_scale):
+            for i, t in enumerate(tqdm(timesteps, desc="denoising", disable=not progress, leave=False)):
+                model_in = torch.cat([latents] * 2) if guided else latents
+                model_in = self.scheduler.scale_model_input(model_in, t)
+                model_in[:, :, :1] = z1.repeat(model_in.shape[0] // batch, 1, 1, 1, 1)
+                prediction = self.unet(model_in.to(self.unet.dtype), t, text).float()
+                if guided:
+                    uncond, cond = prediction.chunk(2)
+                    prediction = uncond + guidance_scale * (cond - uncond)
+                if still_weight < 1:  # below 1: the predicted clean later frames lean towards z1
+                    still = still_prediction(self.scheduler, latents[:, :, 1:], z1, t)
+                    prediction[:, :, 1:] = still + still_weight * (prediction[:, :, 1:] - still)
+                stepped = self.scheduler.step(prediction[:, :, 1:], t, latents[:, :, 1:], **step_kwargs).prev_sample
+                latents = torch.cat([z1, stepped], dim=2)
+                if schedule is not None:
+                    latents = schedule.apply_step(latents, i, len(timesteps))
+                if callback_on_step_end is not None:
+                    latents = callback_on_step_end(self, i, t, {"latents": latents})["latents"]
+                    latents[:, :, :1] = z1
         if schedule is not None:
             latents = schedule.apply_final(latents)
         latents[:, :, :1] = z1  # exact, whatever the matching did

@@ -22,7 +22,7 @@ import gradio as gr
 from ..errors import JobStopped, SettingError, TrainingError
 from ..files import OutputWriteError
 from ..settings import LABELS as SAMPLING_LABELS
-from ..settings import SamplingSettings
+from ..settings import MAX_MOTION_SCALE, SamplingSettings
 from ..video_io import VIDEO_SUFFIXES
 from .handlers import Handlers, UISettings, VideoOutput
 from .public import LOG, PublicPaths
@@ -116,6 +116,9 @@ def build_app(settings: UISettings) -> gr.Blocks:
                             gen_guidance = gr.Number(0, label=f"{LABELS['guidance']} (0: the motion's; 1: off)")
                         gen_noise = gr.Slider(0, 1, SAMPLING_DEFAULTS.shared_noise, step=0.05,
                                               label=LABELS["shared_noise"])
+                        gen_scale = gr.Slider(0, MAX_MOTION_SCALE, SAMPLING_DEFAULTS.motion_scale, step=0.05,
+                                              label=f"{LABELS['motion_scale']} (0: still, 1: as learnt)",
+                                              elem_id="gen-motion-scale")
                         with gr.Row():
                             gen_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
                             gen_cancel = gr.Button("Cancel", variant="stop", elem_id="gen-cancel")
@@ -174,16 +177,16 @@ def build_app(settings: UISettings) -> gr.Blocks:
         app.load(refresh, None, [*motion_lists, batch], queue=False).then(describe, gen_motion, gen_info, queue=False)
         gen_motion.change(describe, gen_motion, gen_info, queue=False)
         @page_errors
-        def generate(motion, image, image_prompt, t2i, prompt, frames, seed, steps, guidance, noise,
+        def generate(motion, image, image_prompt, t2i, prompt, frames, seed, steps, guidance, noise, motion_scale,
                      request: gr.Request):
             return _video_outputs(h.generate(motion, image, image_prompt, t2i, prompt, frames, seed, steps, guidance,
-                                             noise, _session(request)))
+                                             noise, motion_scale, _session(request)))
 
         def cancel_generation(request: gr.Request):
             gr.Info(h.cancel_generation(_session(request)))
 
         generation = gen_button.click(generate, [gen_motion, gen_image, gen_image_prompt, gen_t2i, gen_prompt,
-                                                 gen_frames, gen_seed, gen_steps, gen_guidance, gen_noise],
+                                                 gen_frames, gen_seed, gen_steps, gen_guidance, gen_noise, gen_scale],
                                       gen_outputs, **JOB)
         generation.then(refresh, None, [*motion_lists, batch])
         # A queued generation is dropped; a running one stops at its next denoising step.

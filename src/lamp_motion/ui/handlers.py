@@ -161,7 +161,7 @@ class Handlers:
     # ---- Generate, Edit, Evaluate -----------------------------------------------------
     def generate(self, motion: str, image: str | None, image_prompt: str, t2i: str, prompt: str, frames: float | None,
                  seed: float, steps: float | None, guidance: float | None, shared_noise: float,
-                 session: str = "") -> VideoOutput:
+                 motion_scale: float = 1.0, session: str = "") -> VideoOutput:
         """One video; the sampling settings are held to the limits `lamp generate` applies (SettingError before any
         model loads). :meth:`cancel_generation` stops it at the next denoising step (JobStopped)."""
         from ..jobs import GenerateSettings, generate
@@ -172,7 +172,8 @@ class Handlers:
             motion=entry.path, prompt=_required(prompt, "prompt"), out=_new_folder(self.settings.work / "videos", prompt),
             image=image or None, t2i=(t2i or "").strip() or None, image_prompt=(image_prompt or "").strip() or None,
             sampling=SamplingSettings(frames=_int(frames, "frames"), sampling_steps=_int(steps, "sampling_steps"),
-                                      guidance=float(guidance) if guidance else None, shared_noise=float(shared_noise)),
+                                      guidance=float(guidance) if guidance else None, shared_noise=float(shared_noise),
+                                      motion_scale=float(motion_scale)),
             seed=_int(seed, "seed") or 0, device=self.settings.device)
         stop = self.generating[session] = threading.Event()
         try:
