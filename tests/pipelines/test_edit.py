@@ -17,6 +17,7 @@ from lamp_motion.pipelines.canny import canny_edges, first_frame_from_canny
 from lamp_motion.pipelines.editing import edit_video, source_clip
 from lamp_motion.pipelines.images import fit_image, image_to_tensor
 from lamp_motion.pipelines.lamp_pipeline import LampPipeline
+from lamp_motion.settings import SamplingSettings
 from lamp_motion.video_io import read_video, write_video
 from tests.helpers import make_tiny_unet, moving_square_video, randomise_added
 
@@ -71,6 +72,26 @@ def test_frame_one_is_the_encoded_edited_image(pipe, video):
     assert torch.equal(out.latents[:, :, 0], z1)
     assert out.frames.shape == (1, 6, 32, 32, 3) and out.inverted_latents.shape == (1, 4, 6, 4, 4)
     assert out.notes == ["first frame resized 48x40 -> 38x32 and centre-cropped to 32x32"]
+
+
+def test_the_step_callback_sees_every_inversion_then_every_sampling_step(pipe, video):
+    """callback_on_step_end (the web page's Cancel hooks on it): 3 inversion steps, then 3 sampling steps; the
+    inversion's latents it returns are where sampling starts (frame 1 stays the clean source frame)."""
+    settings = pipe.resolve(SamplingSettings(frames=CLIP["num_frames"], sampling_steps=3, guidance=1.0, **SIZE)).values
+    clip = source_clip(video, **CLIP)
+    seen = []
+
+    def zero_inverted(pipe_, index, timestep, tensors):
+        seen.append((index, int(timestep)))
+        inverting = len(seen) <= 3
+        return {"latents": tensors["latents"] * 0} if inverting and index == 2 else tensors
+
+    out = editing.invert_and_sample(pipe, clip, Image.fromarray(clip[0]), "", settings, output_type="latent",
+                                    progress=False, callback_on_step_end=zero_inverted)
+    assert [index for index, _ in seen] == [0, 1, 2, 0, 1, 2]
+    assert [t for _, t in seen[3:]] == pipe.scheduler.timesteps.tolist()
+    assert out.inverted_latents[:, :, 1:].abs().max() == 0
+    assert torch.equal(out.inverted_latents[:, :, :1], out.source_latents[:, :, :1])
 
 
 def test_bad_inputs_say_what_to_change(pipe, video, tmp_path):

@@ -177,11 +177,12 @@ def test_the_app_builds_with_four_tabs(tmp_path):
     app = build_app(UISettings(motions=tmp_path / "motions", work=tmp_path / "work"))
     ids = {block.elem_id for block in app.blocks.values()}
     assert {"tab-tune", "tab-generate", "tab-edit", "tab-evaluate", "tune-start", "gen-run", "gen-cancel",
-            "gen-motion-scale"} <= ids
-    generation = next(index for index, fn in app.fns.items() if fn.name == "generate")
-    [cancel] = [fn for fn in app.fns.values() if generation in (fn.cancels or [])]
-    cancel_button = next(block for block in app.blocks.values() if block.elem_id == "gen-cancel")
-    assert cancel.is_cancel_function and cancel.targets == [(cancel_button._id, "click")]
+            "gen-motion-scale", "edit-cancel"} <= ids
+    for job, button in [("generate", "gen-cancel"), ("edit", "edit-cancel")]:
+        index = next(index for index, fn in app.fns.items() if fn.name == job)
+        [cancel] = [fn for fn in app.fns.values() if index in (fn.cancels or [])]
+        cancel_button = next(block for block in app.blocks.values() if block.elem_id == button)
+        assert cancel.is_cancel_function and cancel.targets == [(cancel_button._id, "click")]
 
 
 def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_path):
@@ -249,6 +250,37 @@ def test_generate_keeps_lamp_generates_limits_and_its_cancel_stops_at_the_next_s
     assert [p.name for p in new] == ["manifest.json"]
     assert json.loads(new[0].read_text())["videos"][0]["status"] == "missing"
     assert h.cancel_generation("tab") == "no generation of yours is running"
+
+
+def test_edit_cancel_stops_at_the_next_inversion_step_and_writes_no_video(tuned, toy_set, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from lamp_motion.errors import JobStopped
+    from lamp_motion.pipelines import editing
+    from lamp_motion.video_io import read_video
+
+    h, _ = tuned
+    first = tmp_path / "first.png"
+    Image.fromarray(read_video(toy_set[0])[0][0]).save(first)
+    invert, steps_run = editing.ddim_invert, []
+
+    def cancelled_as_it_starts(pipe, latents, callback_on_step_end=None, **kwargs):
+        assert h.cancel_edit("tab") == "stopping at the next inversion or denoising step"
+
+        def counted(pipe, index, timestep, tensors):
+            steps_run.append(index)
+            return callback_on_step_end(pipe, index, timestep, tensors)
+
+        return invert(pipe, latents, callback_on_step_end=counted, **kwargs)
+
+    monkeypatch.setattr(editing, "ddim_invert", cancelled_as_it_starts)
+    edits = h.settings.work / "edits"
+    before = sorted(edits.rglob("*")) if edits.exists() else []
+    with pytest.raises(JobStopped, match="the edit stopped on request; no edited video written"):
+        h.edit("moves_right", str(toy_set[0]), str(first), "a red circle moves right", 20, 0, session="tab")
+    assert steps_run == [0]  # the first of 20 inversion steps
+    assert [p for p in (sorted(edits.rglob("*")) if edits.exists() else []) if p not in before and p.is_file()] == []
+    assert h.cancel_edit("tab") == "no edit of yours is running"
 
 
 def test_the_page_shows_paths_relative_to_its_folders_and_the_server_log_keeps_them_whole(tuned, toy_set, tmp_path,

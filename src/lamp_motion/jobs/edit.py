@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..data.frames import clip_span
-from ..errors import SettingError, name_settings
+from ..errors import JobStopped, SettingError, name_settings
 from ..files import slug
 from ..models import read_motion_header
 from ..pipelines.canny import first_frame_from_canny
@@ -83,15 +84,25 @@ def _check_first_frame_source(settings: EditSettings) -> None:
 
 
 def edit(settings: EditSettings, log: Log | None = print, given_by: str = "settings",
-         setting_names: Mapping[str, str] | None = None) -> EditResult:
+         setting_names: Mapping[str, str] | None = None, stop: threading.Event | None = None) -> EditResult:
     """DDIM-invert the source clip with the motion, then generate from that noise with the edited first frame.
 
     Writes the video (mp4, gif, contact sheet, JSON of every setting) and the edited first
     frame into ``settings.out``; with a ControlNet, also the canny edges. ``log`` receives
     the notes (settings named as ``setting_names`` says) and the path written; ``given_by`` names
-    where given steps and guidance came from in the JSON's ``setting_sources``.
+    where given steps and guidance came from in the JSON's ``setting_sources``. ``stop``: once set,
+    :class:`~lamp_motion.errors.JobStopped` before the models load or at the next inversion or denoising
+    step; the edited video is not written (a ControlNet's edges may be).
     """
     say = log or (lambda _: None)
+
+    def check_stop() -> None:
+        if stop is not None and stop.is_set():
+            raise JobStopped("the edit stopped on request; no edited video written")
+
+    def on_step(pipe, index, timestep, tensors: dict) -> dict:  # the pipeline's callback_on_step_end
+        check_stop()
+        return tensors
 
     # 1. Check everything that needs no model: frame rate, motion header, settings, source video, edited image.
     check_frame_rate(settings.fps, optional=True)
@@ -120,6 +131,7 @@ def edit(settings: EditSettings, log: Log | None = print, given_by: str = "setti
 
     # 2. The edited first frame: the user's image, or a ControlNet image model (released before the video stage).
     image_prompt = settings.image_prompt or settings.prompt
+    check_stop()
     if image is None:  # edges of the source's own first frame, at the image model's size (no upscaled clip frame)
         low, high = settings.canny_thresholds
         image, edges = first_frame_from_canny(Image.fromarray(video[settings.start]), image_prompt,
@@ -143,9 +155,10 @@ def edit(settings: EditSettings, log: Log | None = print, given_by: str = "setti
         notes.append(f"edited first frame {note}")
 
     # 3. The video model, then inversion of the source and generation from it.
+    check_stop()
     base = load_motion_base(header, settings.base, dtype)
     pipe = LampPipeline.from_base(base, settings.motion, allow_other_base=settings.allow_other_base).to(device)
-    out = invert_and_sample(pipe, clip, image, settings.prompt, sampling)
+    out = invert_and_sample(pipe, clip, image, settings.prompt, sampling, callback_on_step_end=on_step)
     for line in notes + out.notes:
         say(f"note: {line}")
 

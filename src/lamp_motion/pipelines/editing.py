@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -35,11 +36,17 @@ from ..video_io import read_video
 from .images import load_image
 from .postprocess import AdaINSchedule
 
+if TYPE_CHECKING:
+    from .lamp_pipeline import StepCallback
+
 
 @torch.no_grad()
 def ddim_invert(pipe, latents: torch.Tensor, num_inference_steps: int = 50, prompt: str = "",
-                progress: bool = True) -> torch.Tensor:
-    """Clean video latents (b, c, f, h, w) -> the noisy latents DDIM sampling starts from."""
+                progress: bool = True, callback_on_step_end: StepCallback | None = None) -> torch.Tensor:
+    """Clean video latents (b, c, f, h, w) -> the noisy latents DDIM sampling starts from.
+
+    ``callback_on_step_end(pipe, index, timestep, {"latents": ...})`` after each inversion step, as in
+    :meth:`.LampPipeline.sample`: the latents it returns go on (frame 1 stays the clean first frame)."""
     if latents.ndim != 5:
         raise ValueError(f"ddim_invert expects latents (b, c, f, h, w), got {tuple(latents.shape)}")
     inverse = DDIMInverseScheduler.from_config(pipe.scheduler.config, clip_sample=False)
@@ -47,10 +54,13 @@ def ddim_invert(pipe, latents: torch.Tensor, num_inference_steps: int = 50, prom
     text = pipe.encode_prompt([prompt] * latents.shape[0]).to(pipe.unet.dtype)
     latents = latents.to(pipe.device, torch.float32)
     first = latents[:, :, :1]
-    for t in tqdm(inverse.timesteps, desc="inverting", disable=not progress, leave=False):
+    for i, t in enumerate(tqdm(inverse.timesteps, desc="inverting", disable=not progress, leave=False)):
         prediction = pipe.unet(latents.to(pipe.unet.dtype), t, text).float()
         stepped = inverse.step(prediction[:, :, 1:], t, latents[:, :, 1:]).prev_sample
         latents = torch.cat([first, stepped], dim=2)
+        if callback_on_step_end is not None:
+            latents = torch.cat([first, callback_on_step_end(pipe, i, t, {"latents": latents})["latents"][:, :, 1:]],
+                                dim=2)
     return latents
 
 
@@ -122,19 +132,22 @@ def edit_video(pipe, source: np.ndarray | str | os.PathLike, edited_first_frame:
 
 
 def invert_and_sample(pipe, clip: np.ndarray, edited_first_frame: Image.Image, prompt: str, settings: SamplingSettings,
-                      output_type: str = "np", decode_chunk: int = 2, progress: bool = True) -> EditOutput:
+                      output_type: str = "np", decode_chunk: int = 2, progress: bool = True,
+                      callback_on_step_end: StepCallback | None = None) -> EditOutput:
     """Steps 2 and 3 of the edit on a source ``clip`` already cut to ``settings`` (resolved; its shared noise unused).
 
     The inversion uses ``settings.sampling_steps`` steps, the empty prompt and no guidance;
-    sampling uses ``prompt``, ``settings.guidance`` and the same number of steps."""
+    sampling uses ``prompt``, ``settings.guidance`` and the same number of steps.
+    ``callback_on_step_end`` is called after every inversion step, then every sampling step."""
     # 2. Encode the source clip and invert frames 2..N (empty prompt, no guidance).
     mean, _ = encode_clip(frames_to_pixels(clip), vae_encoder(pipe.vae))  # (c, f, h/8, w/8), unscaled
     source_latents = mean[None] * pipe.vae.config.scaling_factor  # (1, c, f, h/8, w/8)
     inverted = ddim_invert(pipe, source_latents, num_inference_steps=settings.sampling_steps, prompt="",
-                           progress=progress)
+                           progress=progress, callback_on_step_end=callback_on_step_end)
 
     # 3. Sample from the inverted latents; the pipeline puts the encoded edited frame in frame 1.
     out = pipe.sample(prompt, edited_first_frame, replace(settings, shared_noise=0.0), latents=inverted,
-                      output_type=output_type, decode_chunk=decode_chunk, progress=progress)
+                      output_type=output_type, decode_chunk=decode_chunk, progress=progress,
+                      callback_on_step_end=callback_on_step_end)
     return EditOutput(frames=out.frames, latents=out.latents, source_latents=source_latents, inverted_latents=inverted,
                       notes=out.notes)

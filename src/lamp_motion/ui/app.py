@@ -137,7 +137,9 @@ def build_app(settings: UISettings) -> gr.Blocks:
                             edit_steps = gr.Number(0, label="Inversion and sampling steps (0: the motion's)", elem_id="edit-steps",
                                                    precision=0)
                             edit_seed = gr.Number(0, label="Seed", precision=0)
-                        edit_button = gr.Button("Edit", variant="primary", elem_id="edit-run")
+                        with gr.Row():
+                            edit_button = gr.Button("Edit", variant="primary", elem_id="edit-run")
+                            edit_cancel = gr.Button("Cancel", variant="stop", elem_id="edit-cancel")
                     with gr.Column():
                         edit_outputs = _result_column("edit")
 
@@ -176,6 +178,7 @@ def build_app(settings: UISettings) -> gr.Blocks:
         describe = page_errors(h.describe_motion)
         app.load(refresh, None, [*motion_lists, batch], queue=False).then(describe, gen_motion, gen_info, queue=False)
         gen_motion.change(describe, gen_motion, gen_info, queue=False)
+
         @page_errors
         def generate(motion, image, image_prompt, t2i, prompt, frames, seed, steps, guidance, noise, motion_scale,
                      request: gr.Request):
@@ -191,9 +194,19 @@ def build_app(settings: UISettings) -> gr.Blocks:
         generation.then(refresh, None, [*motion_lists, batch])
         # A queued generation is dropped; a running one stops at its next denoising step.
         gen_cancel.click(cancel_generation, None, None, queue=False, cancels=[generation])
-        edit_button.click(page_errors(lambda *values: _video_outputs(h.edit(*values))),
-                          [edit_motion, edit_video, edit_image, edit_prompt, edit_steps, edit_seed], edit_outputs,
-                          **JOB).then(refresh, None, [*motion_lists, batch])
+
+        @page_errors
+        def edit(motion, video, image, prompt, steps, seed, request: gr.Request):
+            return _video_outputs(h.edit(motion, video, image, prompt, steps, seed, _session(request)))
+
+        def cancel_edit(request: gr.Request):
+            gr.Info(h.cancel_edit(_session(request)))
+
+        editing = edit_button.click(edit, [edit_motion, edit_video, edit_image, edit_prompt, edit_steps, edit_seed],
+                                    edit_outputs, **JOB)
+        editing.then(refresh, None, [*motion_lists, batch])
+        # As for generation: a queued edit is dropped, a running one stops at its next inversion or denoising step.
+        edit_cancel.click(cancel_edit, None, None, queue=False, cancels=[editing])
         eval_button.click(page_errors(h.evaluate), [batch, clip], [eval_table, eval_files], **JOB)
     return app
 

@@ -14,6 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,7 +76,8 @@ class Handlers:
     def __init__(self, settings: UISettings):
         self.settings = settings
         self.running: dict[str, TuneJob] = {}  # tuning runs by browser session, for the cancel button
-        self.generating: dict[str, threading.Event] = {}  # stop flags of generations by browser session
+        self.stops: dict[tuple[str, str], threading.Event] = {}  # stop flags of running generations and edits, by
+        # (job kind, browser session)
         self.public = PublicPaths([settings.work, settings.motions, settings.data_root])  # paths as the page shows them
 
     # ---- the motion library -----------------------------------------------------------
@@ -175,24 +177,17 @@ class Handlers:
                                       guidance=float(guidance) if guidance else None, shared_noise=float(shared_noise),
                                       motion_scale=float(motion_scale)),
             seed=_int(seed, "seed") or 0, device=self.settings.device)
-        stop = self.generating[session] = threading.Event()
-        try:
+        with self._stop_flag("generation", session) as stop:
             result = generate(settings, log=lines.append, stop=stop)
-        finally:
-            if self.generating.get(session) is stop:
-                del self.generating[session]
         return self._video_output(result.videos[0], result.settings, lines)
 
     def cancel_generation(self, session: str = "") -> str:
         """Ask the session's generation to stop at its next denoising step; returns at once."""
-        stop = self.generating.get(session)
-        if stop is None:
-            return "no generation of yours is running"
-        stop.set()
-        return "stopping at the next denoising step"
+        return self._cancel("generation", session, "denoising step")
 
     def edit(self, motion: str, video: str | None, image: str | None, prompt: str, steps: float | None,
-             seed: float) -> VideoOutput:
+             seed: float, session: str = "") -> VideoOutput:
+        """One edited video. :meth:`cancel_edit` stops it at its next inversion or denoising step (JobStopped)."""
         from ..jobs import EditSettings, edit
 
         entry = find_motion(self.settings.motions, motion)
@@ -206,8 +201,31 @@ class Handlers:
                                 out=_new_folder(self.settings.work / "edits", prompt),
                                 sampling=SamplingSettings(sampling_steps=_int(steps, "sampling_steps")),
                                 seed=_int(seed, "seed") or 0, device=self.settings.device)
-        result = edit(settings, log=lines.append)
+        with self._stop_flag("edit", session) as stop:
+            result = edit(settings, log=lines.append, stop=stop)
         return self._video_output(result.video, result.settings, lines)
+
+    def cancel_edit(self, session: str = "") -> str:
+        """Ask the session's edit to stop at its next inversion or denoising step; returns at once."""
+        return self._cancel("edit", session, "inversion or denoising step")
+
+    @contextmanager
+    def _stop_flag(self, kind: str, session: str) -> Iterator[threading.Event]:
+        """A stop flag for the session's job of this kind while it runs (a newer job of the kind replaces it)."""
+        key = (kind, session)
+        stop = self.stops[key] = threading.Event()
+        try:
+            yield stop
+        finally:
+            if self.stops.get(key) is stop:
+                del self.stops[key]
+
+    def _cancel(self, kind: str, session: str, step: str) -> str:
+        stop = self.stops.get((kind, session))
+        if stop is None:
+            return f"no {kind} of yours is running"
+        stop.set()
+        return f"stopping at the next {step}"
 
     def batches(self) -> list[str]:
         """Finished batches (generate and edit runs), newest first, relative to the work folder."""
