@@ -112,7 +112,12 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
                         num_frames: int | None = None, height: int | None = None, width: int | None = None,
                         stride: int | None = None, steps: int | None = None, generation: dict | None = None,
                         resize: str | None = None, training_config: str | None = None) -> "LampMotionAdapter":
-        """An adapter holding copies (on the CPU, in their dtype) of ``video_unet``'s trainable tensors."""
+        """An adapter holding copies (on the CPU, in their dtype) of ``video_unet``'s trainable tensors.
+
+        Refused for a video UNet that holds a mix of motions (``models.mixing``): its tensors are not one motion."""
+        if any(layer.mix_weights for layer in video_unet.motion_layers()):
+            raise ValueError("this video UNet holds a mix of motions (models.mixing): its trainable tensors are not one "
+                             "motion; save each motion on its own (lamp motion merge writes a mix as one file)")
         tensors = {name: param.detach().to("cpu", copy=True) for name, param in video_unet.trainable_parameters().items()}
         return cls._holding(tensors, options=video_unet.options.to_dict(), base_fingerprint=video_unet.base_fingerprint,
                             prompt=prompt, base=base, num_frames=num_frames, height=height, width=width, stride=stride,

@@ -7,7 +7,8 @@
   token, added after the feed-forward of every transformer block through a forward
   hook on the block (the block's own code is untouched). Its output projection starts
   at zero, so a fresh block is the identity; its ``motion_scale`` weights the residual
-  branch at run time (``h + s * attn_temp(norm_temp(h))``).
+  branch at run time (``h + s * attn_temp(norm_temp(h))``); with other motions mixed in
+  (:mod:`lamp_motion.models.mixing`) the branch is the weighted sum of every motion's.
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ class TemporalAttention(nn.Module):
         self.attn_temp = Attention(query_dim=dim, heads=heads, dim_head=head_dim, bias=False, out_bias=True)
         self.context = context
         self.motion_scale = 1.0  # runtime weight of the residual branch (VideoUNet.set_motion_scale); not a weight
+        # Other motions' branches (each holding norm_temp and attn_temp) and the mix's weights, this layer's own first
+        # (lamp_motion.models.mixing); empty, the layer is one motion's.
+        self.mixed = nn.ModuleList()
+        self.mix_weights: tuple[float, ...] = ()
         self.zero_init()
 
     @torch.no_grad()
@@ -99,8 +104,12 @@ class TemporalAttention(nn.Module):
             return hidden_states  # the branch is off: not computed
         n = hidden_states.shape[1]
         tokens = rearrange(hidden_states, "(b f) n c -> (b n) f c", f=f)
-        tokens = self.attn_temp(self.norm_temp(tokens))  # ((b n), f, c)
-        branch = rearrange(tokens, "(b n) f c -> (b f) n c", n=n)  # ((b f), n, c)
+        out = self.attn_temp(self.norm_temp(tokens))  # ((b n), f, c)
+        if self.mix_weights:
+            out = self.mix_weights[0] * out
+            for weight, part in zip(self.mix_weights[1:], self.mixed):
+                out = out + weight * part.attn_temp(part.norm_temp(tokens))
+        branch = rearrange(out, "(b n) f c -> (b f) n c", n=n)  # ((b f), n, c)
         return hidden_states + (branch if self.motion_scale == 1 else self.motion_scale * branch)
 
 

@@ -227,8 +227,8 @@ class VideoUNet(nn.Module):
         "lamp": the added layers plus ``attn1.to_q`` of every transformer block;
         "attn1": the added layers plus every ``attn1`` weight; "unet": every parameter.
         """
-        if self.options.train_layers == "unet":
-            return [name for name, _ in self.unet.named_parameters()]
+        if self.options.train_layers == "unet":  # every parameter but other motions' mixed-in branches (models/mixing)
+            return [name for name, _ in self.unet.named_parameters() if ".mixed." not in name]
         wanted = set(self.added_parameter_names)
         for block_name, block in self.unet.named_modules():
             if isinstance(block, BasicTransformerBlock):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from ..builtin import resolve_base
 from ..models import LampMotionAdapter, MotionOptions, VideoUNet
 from ..models.loading import BaseModel, load_base, load_recorded_base
+from ..models.mixing import mix_motions
 from ..settings import ResolvedSampling, SamplingSettings
 from .images import fit_image, image_to_tensor
 from .noise import shared_noise
@@ -37,6 +38,7 @@ from .postprocess import AdaINSchedule, match_histograms
 
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 # diffusers' callback_on_step_end: (pipe, step index, timestep, {"latents": (b, c, f, h, w)}) -> the tensors to go on with
+MotionSource = str | os.PathLike | LampMotionAdapter  # a motion file, a save_pretrained folder, a hub id, an adapter
 StepCallback = Callable[["LampPipeline", int, torch.Tensor, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
@@ -102,32 +104,43 @@ class LampPipeline(DiffusionPipeline):
         return (settings or SamplingSettings()).resolve(self, given_by)
 
     @classmethod
-    def from_base(cls, base: BaseModel, motion: str | os.PathLike | LampMotionAdapter | None = None,
-                  options: MotionOptions | None = None, allow_other_base: bool = False) -> "LampPipeline":
+    def from_base(cls, base: BaseModel, motion: MotionSource | Sequence[MotionSource] | None = None,
+                  options: MotionOptions | None = None, allow_other_base: bool = False,
+                  motion_weights: Sequence[float] | None = None) -> "LampPipeline":
         """Inflate ``base`` (in place) and load a motion onto it; DDIM sampler on the base's schedule.
 
         ``motion``: a LampMotionAdapter, or what ``LampMotionAdapter.from_pretrained`` takes (a
         motion file, a save_pretrained folder, a hub id); None for no motion (``options`` then
-        say which layers to add)."""
-        adapter = motion if motion is None or isinstance(motion, LampMotionAdapter) else LampMotionAdapter.from_pretrained(motion)
-        video = VideoUNet.from_unet2d(base.unet, adapter, options=options, allow_other_base=allow_other_base)
+        say which layers to add). A list of motions mixes them, motion ``i`` weighted by
+        ``motion_weights[i]`` (default 1 each; :func:`lamp_motion.models.mixing.mix_motions`); the
+        first motion's options, training size and generation settings are the pipeline's."""
+        motions = [] if motion is None else list(motion) if isinstance(motion, (list, tuple)) else [motion]
+        adapters = [m if isinstance(m, LampMotionAdapter) else LampMotionAdapter.from_pretrained(m) for m in motions]
+        if motion_weights is not None and not adapters:
+            raise ValueError("motion_weights without a motion: give the motions they weight")
+        first = adapters[0] if adapters else None
+        video = VideoUNet.inflate(base.unet, options or (first.options if first is not None else None))
+        if adapters:
+            mix_motions(video, adapters, motion_weights, allow_other_base)
         pipe = cls(base.vae, base.text_encoder, base.tokenizer, video.eval(), base.ddim_scheduler())
-        pipe.trained_size = adapter.trained_size if adapter is not None else {}
-        pipe.generation = adapter.generation if adapter is not None else {}
+        pipe.trained_size = first.trained_size if first is not None else {}
+        pipe.generation = first.generation if first is not None else {}
         return pipe
 
     @classmethod
-    def from_motion(cls, motion: str | os.PathLike | LampMotionAdapter, base: str | None = None,
-                    dtype: torch.dtype = torch.float32, allow_other_base: bool = False) -> "LampPipeline":
+    def from_motion(cls, motion: MotionSource | Sequence[MotionSource], base: str | None = None,
+                    dtype: torch.dtype = torch.float32, allow_other_base: bool = False,
+                    motion_weights: Sequence[float] | None = None) -> "LampPipeline":
         """Load the base a motion was trained on (or ``base``) and the motion onto it.
 
-        ``motion``: as for :meth:`from_base`."""
-        adapter = motion if isinstance(motion, LampMotionAdapter) else LampMotionAdapter.from_pretrained(motion)
-        if base is None and adapter.config.base:
-            loaded = load_recorded_base(adapter.config.base, adapter.source, dtype)
+        ``motion``, ``motion_weights``: as for :meth:`from_base` (with several motions, the first one's base)."""
+        motions = list(motion) if isinstance(motion, (list, tuple)) else [motion]
+        adapters = [m if isinstance(m, LampMotionAdapter) else LampMotionAdapter.from_pretrained(m) for m in motions]
+        if base is None and adapters[0].config.base:
+            loaded = load_recorded_base(adapters[0].config.base, adapters[0].source, dtype)
         else:
             loaded = load_base(resolve_base(base), dtype=dtype)
-        return cls.from_base(loaded, adapter, allow_other_base=allow_other_base)
+        return cls.from_base(loaded, adapters, allow_other_base=allow_other_base, motion_weights=motion_weights)
 
     # ---- pieces ----------------------------------------------------------------------
     @torch.no_grad()

@@ -1,0 +1,102 @@
+"""Several motions in one video UNet, each with a weight (as stacked LoRAs add).
+
+A motion changes the base in two ways, and each is mixed as it adds up:
+
+* the motion layers (every motion conv's temporal branch, every temporal attention) are
+  residual branches: with motions ``0..n`` and weights ``w_i`` each layer gives
+  ``y + s * sum_i w_i * branch_i(y)``. The first motion's tensors are loaded into the layers
+  themselves; the others' are held beside them (``layer.mixed``). This is exact: it is what
+  running every motion's branch and adding them computes. It is not one set of tensors (the
+  branches are gated and attention is not linear), so a mix costs each motion's layers in
+  memory and time;
+* the base's own weights a motion retrained (``attn1.to_q``; every ``attn1`` weight or the
+  whole UNet with other ``train_layers``) are linear, so their changes add:
+  ``W = W_base + sum_i w_i * (W_i - W_base)``.
+
+One motion at weight 1 is loaded as :meth:`LampMotionAdapter.load_into` loads it (bit-identical).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..settings import MAX_MOTION_SCALE
+from .adapter import LampMotionAdapter
+from .attention import TemporalAttention
+from .motion_conv import MotionConv2d
+from .video_unet import VideoUNet
+
+# The parts of a motion layer that make its branch, which a mixed-in motion brings its own copy of.
+BRANCH_PARTS = {MotionConv2d: ("conv1d", "conv_gate"), TemporalAttention: ("norm_temp", "attn_temp")}
+
+
+def check_weights(weights: Sequence[float], count: int) -> tuple[float, ...]:
+    """``weights`` as floats, one per motion, each finite and 0..MAX_MOTION_SCALE; ValueError naming the problem."""
+    weights = tuple(weights)
+    if len(weights) != count:
+        raise ValueError(f"{len(weights)} motion weight(s) for {count} motion(s): give one weight per motion, in the "
+                         f"motions' order")
+    for weight in weights:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
+                or not 0 <= weight <= MAX_MOTION_SCALE:
+            raise ValueError(f"motion weight {weight!r} must be a number from 0 to {MAX_MOTION_SCALE:g} (1: the "
+                             f"motion as learnt)")
+    return tuple(float(weight) for weight in weights)
+
+
+def _motion_layers(video_unet: VideoUNet) -> dict[str, MotionConv2d | TemporalAttention]:
+    return {name: m for name, m in video_unet.unet.named_modules() if isinstance(m, (MotionConv2d, TemporalAttention))}
+
+
+def is_mixed(video_unet: VideoUNet) -> bool:
+    """Whether ``video_unet`` holds a mix (:func:`mix_motions` of several motions, or of one at a weight other than 1)."""
+    return any(layer.mix_weights for layer in video_unet.motion_layers())
+
+
+@torch.no_grad()
+def mix_motions(video_unet: VideoUNet, adapters: Sequence[LampMotionAdapter], weights: Sequence[float] | None = None,
+                allow_other_base: bool = False) -> None:
+    """Load ``adapters`` onto a freshly inflated ``video_unet`` (no motion loaded: its base weights still the base's),
+    motion ``i`` weighted by ``weights[i]`` (default 1 each); see the module's docstring.
+
+    Each adapter is checked first (``LampMotionAdapter.check_fits``): nothing changes when one does not fit."""
+    adapters = list(adapters)
+    if not adapters:
+        raise ValueError("mix_motions needs at least one motion")
+    weights = check_weights([1.0] * len(adapters) if weights is None else weights, len(adapters))
+    if is_mixed(video_unet):
+        raise ValueError("this video UNet already has motions mixed in; inflate the base afresh to mix others")
+    for adapter in adapters:
+        adapter.check_fits(video_unet, allow_other_base)
+    if len(adapters) == 1 and weights[0] == 1.0:
+        adapters[0].load_into(video_unet, allow_other_base)
+        return
+
+    layers = _motion_layers(video_unet)
+    in_branch = {f"{prefix}.{part}." for prefix, layer in layers.items() for part in BRANCH_PARTS[type(layer)]}
+    trainable = video_unet.trainable_parameters()
+    own = {name: param for name, param in trainable.items() if not any(name.startswith(p) for p in in_branch)}
+    base = {name: param.detach().float().clone() for name, param in own.items()}  # the base's, before any load
+    held = [adapter.tensors() for adapter in adapters]
+
+    adapters[0].load_into(video_unet, allow_other_base)  # the layers' own branches: motion 0
+    for name, param in own.items():  # the base's weights: W_base + sum_i w_i (W_i - W_base)
+        mixed = base[name] + sum(w * (tensors[name].float() - base[name]) for w, tensors in zip(weights, held))
+        param.copy_(mixed.to(param.dtype))
+    for prefix, layer in layers.items():
+        parts = []
+        for tensors in held[1:]:
+            part = nn.Module()
+            for child in BRANCH_PARTS[type(layer)]:
+                setattr(part, child, copy.deepcopy(getattr(layer, child)))
+            for name, param in part.named_parameters():
+                param.requires_grad_(False)
+                param.copy_(tensors[f"{prefix}.{name}"].to(param.dtype))
+            parts.append(part)
+        layer.mixed = nn.ModuleList(parts)
+        layer.mix_weights = weights
