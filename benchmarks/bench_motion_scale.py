@@ -52,9 +52,13 @@ MODES = {"shipped": dict(adain=True, histogram_matching=True), "raw": dict(adain
 LAYERS_OFF = "layers off alone"  # the motion layers at 0 without the still anchor
 
 
-def tune(work: Path, motion: str, num_videos: int, steps: int | None, seed: int) -> tuple[Path, float | None]:
-    """The motion file (trained unless already there) and its training minutes (None: reused)."""
-    out = work / (f"{motion}-{num_videos}v" + (f"-{steps}s" if steps else ""))
+def tune(work: Path, motion: str, num_videos: int, steps: int | None, seed: int,
+         train_seed: int | None = None) -> tuple[Path, float | None]:
+    """The motion file (trained unless already there) and its training minutes (None: reused).
+
+    ``seed``: the training set's; ``train_seed``: the training run's (default: the toy config's)."""
+    out = work / (f"{motion}-{num_videos}v" + (f"-{steps}s" if steps else "")
+                  + (f"-seed{train_seed}" if train_seed is not None else ""))
     motion_file = out / "motion.safetensors"
     if motion_file.is_file():
         return motion_file, None
@@ -62,7 +66,7 @@ def tune(work: Path, motion: str, num_videos: int, steps: int | None, seed: int)
     if not data.exists():
         make_set(motion, data, num_videos=num_videos, num_frames=24, seed=seed, colours=TRAIN_COLOURS)
     config = load_config(TrainConfig, toy_config(motion), [f"data={data}", f"output_dir={out}", "validate_every=0"])
-    config = replace(config, **({"steps": steps} if steps else {}))
+    config = replace(config, **({"steps": steps} if steps else {}), **({"seed": train_seed} if train_seed is not None else {}))
     started = time.perf_counter()
     train(config)
     return motion_file, (time.perf_counter() - started) / 60

@@ -68,6 +68,27 @@ def test_the_motion_scale_is_used_and_recorded(motion_file, tmp_path):
     assert not np.array_equal(runs["1"], runs["0.5"])
 
 
+def test_two_motions_are_mixed_by_their_weights_and_recorded(motion_file, tmp_path, capsys):
+    sheets = {}
+    for name, weights in [("alone", None), ("halves", ["0.5", "0.5"]), ("doubled", ["1", "1"])]:
+        out = tmp_path / name
+        motions = ["--motion", str(motion_file)] * (1 if weights is None else 2)
+        extra = [] if weights is None else ["--motion-weights", *weights]
+        assert generate(*motions, *extra, "--prompt", "a red circle moves right", "--out", str(out)) == 0
+        record = json.loads(next(out.glob("*.json")).read_text())
+        sheets[name] = np.asarray(Image.open(out / record["videos"]["sheet"])).astype(int)
+        if weights is None:
+            assert record["motion"] == str(motion_file) and record["motion_weights"] is None
+        else:
+            assert record["motion"] == [str(motion_file)] * 2 and record["motion_weights"] == [float(w) for w in weights]
+    # the motion mixed with itself at 0.5 + 0.5 is the motion (up to rounding); at 1 + 1 it is twice the branches
+    assert np.abs(sheets["halves"] - sheets["alone"]).max() <= 2
+    assert np.abs(sheets["doubled"] - sheets["alone"]).max() > 10
+    assert generate("--motion", str(motion_file), "--motion", str(motion_file), "--motion-weights", "1",
+                    "--prompt", "x", "--out", str(tmp_path / "bad")) == 2
+    assert "--motion-weights: 1 motion weight(s) for 2 motion(s)" in capsys.readouterr().err
+
+
 def test_motion_for_another_base_is_refused(motion_file, tmp_path, capsys):
     other = tmp_path / "other-sd"
     make_tiny_pipeline(seed=4).save_pretrained(other)

@@ -99,3 +99,27 @@ def test_bad_weights_and_a_second_mix_are_refused_and_a_mix_is_not_saved_as_one_
     with pytest.raises(ValueError, match="holds a mix of motions"):
         LampMotionAdapter.from_video_unet(video)
     assert "mixed" not in " ".join(video.trainable_parameter_names())  # the mixed-in branches never train
+
+
+def test_a_merged_file_applies_its_motions_exactly_as_mixing_them(a, b, tmp_path):
+    from lamp_motion.models.mixing import merge_motions, split_merged
+    from lamp_motion.models.motion_file import MotionFileError
+
+    path = merge_motions([a, b], [0.7, 0.4], tmp_path / "ab.safetensors", dtype="fp32")
+    merged = LampMotionAdapter.from_pretrained(path)
+    assert [w for _, w in split_merged(merged)] == [pytest.approx(0.7), pytest.approx(0.4)]
+    assert torch.equal(out(mixed([merged])), out(mixed([a, b], [0.7, 0.4])))
+    # merged again, with a third weight: the parts' weights multiply
+    again = LampMotionAdapter.from_pretrained(merge_motions([merged, a], [0.5, 1.0], tmp_path / "aba.safetensors",
+                                                            dtype="fp32"))
+    assert [round(w, 6) for _, w in split_merged(again)] == [0.35, 0.2, 1.0]
+    assert torch.equal(out(mixed([again])), out(mixed([a, b, a], [0.35, 0.2, 1.0])))
+    with pytest.raises(MotionFileError, match="is a merged motion file"):
+        VideoUNet.from_unet2d(make_tiny_unet(0), merged)
+    other = LampMotionAdapter.from_video_unet(VideoUNet.inflate(make_tiny_unet(0), MotionOptions(groupnorm="joint")))
+    with pytest.raises(ValueError, match="only motions of the same options can be merged"):
+        merge_motions([a, other], None, tmp_path / "bad.safetensors")
+    different = LampMotionAdapter.from_video_unet(VideoUNet.inflate(make_tiny_unet(3), OPTIONS))
+    with pytest.raises(ValueError, match="trained on different bases"):
+        merge_motions([a, different], None, tmp_path / "bad.safetensors")
+    assert not (tmp_path / "bad.safetensors").exists()

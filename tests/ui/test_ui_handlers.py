@@ -177,7 +177,7 @@ def test_the_app_builds_with_four_tabs(tmp_path):
     app = build_app(UISettings(motions=tmp_path / "motions", work=tmp_path / "work"))
     ids = {block.elem_id for block in app.blocks.values()}
     assert {"tab-tune", "tab-generate", "tab-edit", "tab-evaluate", "tune-start", "gen-run", "gen-cancel",
-            "gen-motion-scale", "edit-cancel"} <= ids
+            "gen-motion-scale", "edit-cancel", "gen-motion2", "gen-weight2"} <= ids
     for job, button in [("generate", "gen-cancel"), ("edit", "edit-cancel")]:
         index = next(index for index, fn in app.fns.items() if fn.name == job)
         [cancel] = [fn for fn in app.fns.values() if index in (fn.cancels or [])]
@@ -197,6 +197,10 @@ def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_
     assert read_video(out.mp4)[0].shape[0] == 4 and out.settings["steps"] == 2 and out.settings["motion_scale"] == 1.0
     assert h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2,
                       0.5).settings["motion_scale"] == 0.5
+    mixed = h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2, 1.0,
+                       "moves_right", 0.5).settings  # the second motion, mixed in
+    assert len(mixed["motion"]) == 2 and mixed["motion"][0] == mixed["motion"][1] == out.settings["motion"]
+    assert mixed["motion_weights"] == [1.0, 0.5] and out.settings["motion_weights"] is None
     with pytest.raises(ValueError, match="prompt is empty"):
         h.generate("moves_right", None, "", "", " ", None, 0, 2, None, 0.2)
     with pytest.raises(ValueError, match="motion 'nope' is not in the library"):

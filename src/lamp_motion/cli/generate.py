@@ -20,11 +20,18 @@ def frame_rate(text: str) -> float:
     return float(text)
 
 
-def add_shared_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+def add_shared_arguments(parser: argparse.ArgumentParser, required: bool = True, mix: bool = False) -> None:
     """Options that `generate` and `edit` share; the sampling settings' flags are :func:`add_sampling_arguments`'s.
 
-    ``required``: --motion and --prompt must be given (`generate` checks them itself: a jobs file may give them)."""
-    parser.add_argument("--motion", required=required, help="motion file written by `lamp train` (.safetensors)")
+    ``required``: --motion and --prompt must be given (`generate` checks them itself: a jobs file may give them).
+    ``mix``: --motion may be given several times (a mix of motions, weighted by --motion-weights)."""
+    if mix:
+        parser.add_argument("--motion", action="append", required=required,
+                            help="motion file written by `lamp train` (.safetensors); give it again to mix motions")
+        parser.add_argument("--motion-weights", type=float, nargs="+", default=None, metavar="W",
+                            help="one weight per --motion, in their order (default: 1 each)")
+    else:
+        parser.add_argument("--motion", required=required, help="motion file written by `lamp train` (.safetensors)")
     parser.add_argument("--prompt", required=required, help='video prompt, e.g. "a horse runs in the snow"')
     parser.add_argument("--base", default=None, help="base model (default: the one the motion was trained on)")
     parser.add_argument("--out", default="outputs/videos", help="output folder")
@@ -39,7 +46,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("generate", help="make videos with a learnt motion",
                                    description="Make videos: the first frame from --image, --t2i MODEL or the base model, "
                                                "then the following frames with the motion.")
-    add_shared_arguments(parser, required=False)
+    add_shared_arguments(parser, required=False, mix=True)
     parser.add_argument("--jobs", default=None, metavar="FILE",
                         help="YAML list of videos to make in one load (prompt, seed, image, motion, frames, steps, ...; "
                              "keys left out take these flags' values)")
@@ -63,10 +70,12 @@ def settings_from_args(args: argparse.Namespace):
     """The GenerateSettings of a parsed `lamp generate` command line."""
     from ..jobs.generate import GenerateSettings
 
-    names = ("motion", "prompt", "out", "base", "image", "t2i", "image_prompt", "t2i_steps", "t2i_guidance", "overlap",
+    names = ("prompt", "out", "base", "image", "t2i", "image_prompt", "t2i_steps", "t2i_guidance", "overlap",
              "seed", "num_videos", "fps", "device", "dtype", "allow_other_base", "compile")
-    return GenerateSettings(**{name: getattr(args, name) for name in names}, sampling=sampling_from_args(args),
-                            tf32=not args.no_tf32)
+    motion = args.motion[0] if args.motion and len(args.motion) == 1 else args.motion  # several: a mix
+    weights = None if args.motion_weights is None else tuple(args.motion_weights)
+    return GenerateSettings(**{name: getattr(args, name) for name in names}, motion=motion, motion_weights=weights,
+                            sampling=sampling_from_args(args), tf32=not args.no_tf32)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import sys
 from .. import __version__
 
 # Sub-command modules, in the order `lamp --help` lists them.
-_COMMAND_MODULES = ("prepare", "train", "generate", "edit", "eval", "toy", "demo", "ui")
+_COMMAND_MODULES = ("prepare", "train", "generate", "edit", "eval", "motion", "toy", "demo", "ui")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,8 +10,9 @@ from .demo import DemoResult, DemoSettings, run_demo
 from .edit import EditResult, EditSettings, edit
 from .evaluate import EvaluateResult, EvaluateSettings, SuiteSettings, evaluate, run_suite
 from .generate import GenerateResult, GenerateSettings, generate
+from .merge import MergeResult, MergeSettings, merge
 from .train import TrainResult, train
 
 __all__ = ["DemoResult", "DemoSettings", "EditResult", "EditSettings", "EvaluateResult", "EvaluateSettings",
-           "GenerateResult", "GenerateSettings", "GeneratedVideo", "SuiteSettings", "TrainResult", "edit", "evaluate",
-           "generate", "run_demo", "run_suite", "train"]
+           "GenerateResult", "GenerateSettings", "GeneratedVideo", "MergeResult", "MergeSettings", "SuiteSettings",
+           "TrainResult", "edit", "evaluate", "generate", "merge", "run_demo", "run_suite", "train"]

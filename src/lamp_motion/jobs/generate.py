@@ -26,7 +26,8 @@ class GenerateSettings:
     own (``GenerateSettings(motion=..., prompt=..., sampling_steps=25, frames=24)``; ``steps=``
     is the older name of ``sampling_steps``)."""
 
-    motion: str | os.PathLike[str]  # motion file written by training (.safetensors)
+    motion: str | os.PathLike[str] | list  # motion file written by training (.safetensors); a list mixes several
+    motion_weights: tuple[float, ...] | None = None  # one weight per motion of the list (default 1 each)
     prompt: str | None = None  # video prompt, e.g. "a horse runs in the snow"
     out: str | os.PathLike[str] = "outputs/videos"  # output folder
     base: str | None = None  # base model (default: the one the motion was trained on)

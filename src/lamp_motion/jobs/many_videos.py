@@ -33,6 +33,7 @@ from PIL import Image
 from ..errors import JobStopped, SettingError
 from ..files import slug, write_text_atomic
 from ..models import read_motion_header
+from ..models.mixing import check_weights
 from ..models.motion_file import MotionFile
 from ..models.speed import allow_tf32, compile_video_unet
 from ..pipelines.first_frame import first_frames_from_base, first_frames_from_t2i
@@ -72,7 +73,7 @@ class PlannedVideo:
     def expected(self) -> dict:
         """The JSON entries this video's own settings decide (compared by a rerun)."""
         s = self.settings
-        record = {"prompt": s.prompt, "motion": str(s.motion), "first_frame": self.source, **self.resolved.record(),
+        record = {"prompt": s.prompt, **motion_record(s), "first_frame": self.source, **self.resolved.record(),
                   "overlap": s.overlap, "image_prompt": None if self.image is not None else self.image_prompt,
                   "seed": s.seed, "fps": s.fps}
         return _plain({key: value for key, value in record.items() if key not in _COMPARED_EXCEPT})
@@ -117,6 +118,24 @@ def _recorded_prompt(path: Path) -> str | None:
     return record["prompt"] if isinstance(record.get("prompt"), str) else ""
 
 
+def motion_paths(settings) -> list[str]:
+    """The motion files of ``settings.motion``: one path, or a list of them (a mix)."""
+    motion = settings.motion
+    return [str(m) for m in motion] if isinstance(motion, (list, tuple)) else [str(motion)]
+
+
+def motion_record(settings) -> dict:
+    """The motion entries of a video's JSON: ``motion`` (a path; a list for a mix) and ``motion_weights``."""
+    paths, weights = motion_paths(settings), settings.motion_weights
+    return {"motion": paths[0] if len(paths) == 1 and not isinstance(settings.motion, (list, tuple)) else paths,
+            "motion_weights": None if weights is None else [float(w) for w in weights]}
+
+
+def _motion_key(video: PlannedVideo) -> str:
+    """Videos of one key use one loaded motion (or mix)."""
+    return json.dumps(motion_record(video.settings))
+
+
 def check_video(settings, given_by: str = "settings", images: dict | None = None) -> PlannedVideo:
     """``settings`` checked without loading a model: a SettingError names the first setting that cannot be used.
 
@@ -130,7 +149,15 @@ def check_video(settings, given_by: str = "settings", images: dict | None = None
     check_frame_rate(settings.fps)
     if settings.image is not None and settings.t2i is not None:
         raise SettingError("{image} and {t2i} both give the first frame; choose one", "image", "t2i")
-    header = read_motion_header(settings.motion)
+    paths = motion_paths(settings)
+    if not paths:
+        raise SettingError("{motion} is an empty list; give one motion file, or several to mix", "motion")
+    header = [read_motion_header(path) for path in paths][0]  # each checked; the first one's settings apply
+    if settings.motion_weights is not None:
+        try:
+            check_weights(settings.motion_weights, len(paths))
+        except ValueError as error:
+            raise SettingError(f"{{motion_weights}}: {error}", "motion_weights") from error
     resolved = settings.sampling.resolve(header, given_by)
     image, notes, source = settings.image, [], "base" if settings.t2i is None else f"t2i:{settings.t2i}"
     if isinstance(image, Image.Image):
@@ -260,11 +287,12 @@ def _make(shared, mine: list[PlannedVideo], total: int, status: dict, save_statu
             images = first_frames_from_base(base, [p.image_prompt for p in group], [p.settings.seed for p in group],
                                             key[0], key[1], device, key[2], key[3])
             frames.update({p.index: image for p, image in zip(group, images)})
-        motions = _groups(base_group, lambda p: str(p.settings.motion))
-        for number, (motion, group) in enumerate(motions.items()):
+        motions = _groups(base_group, _motion_key)
+        for number, group in enumerate(motions.values()):
             # The last motion inflates the base's own UNet; the others a copy, so the base stays 2D for the next.
             unet = base.unet if number == len(motions) - 1 else copy.deepcopy(base.unet)
-            pipe = LampPipeline.from_base(replace(base, unet=unet), motion,
+            mix = group[0].settings
+            pipe = LampPipeline.from_base(replace(base, unet=unet), motion_paths(mix), motion_weights=mix.motion_weights,
                                           allow_other_base=shared.allow_other_base).to(device)
             if shared.compile:
                 compile_video_unet(pipe.unet)
@@ -300,7 +328,7 @@ def _make_one(pipe: LampPipeline, video: PlannedVideo, first: Image.Image, base_
                          f"(with its start and end tokens), the rest is ignored"]
     for note in notes:
         say(f"note: {note}")
-    shared = dict(motion=str(s.motion), motion_prompt=video.header.prompt, base=base_source, first_frame=video.source,
+    shared = dict(**motion_record(s), motion_prompt=video.header.prompt, base=base_source, first_frame=video.source,
                   **video.resolved.record(), overlap=s.overlap, device=str(device), dtype=str(dtype), compile=compiled)
     record = {"prompt": s.prompt, **shared, "image_prompt": None if video.image is not None else video.image_prompt,
               "seed": s.seed}
@@ -322,7 +350,7 @@ def _groups(videos: list[PlannedVideo], key) -> dict:
 
 def _grouped(videos: list[PlannedVideo]) -> list[PlannedVideo]:
     """``videos`` ordered by motion (first appearance), so that a contiguous share loads few motions."""
-    return [video for group in _groups(videos, lambda p: str(p.settings.motion)).values() for video in group]
+    return [video for group in _groups(videos, _motion_key).values() for video in group]
 
 
 def _write_part(path: Path, status: dict) -> None:
@@ -337,7 +365,7 @@ def _write_manifest(path: Path, planned: list[PlannedVideo], status: dict[int, d
     for video in planned:
         name = os.path.relpath(video.json, path.parent)
         entry = {"index": video.index, "json": name, "prompt": video.settings.prompt, "seed": video.settings.seed,
-                 "motion": str(video.settings.motion)}
+                 "motion": motion_record(video.settings)["motion"]}
         made = status.get(video.index, {})
         if "process" in made:
             entry.update(status="made", process=made["process"], notes=made["notes"], settings=_read_json(video.json))

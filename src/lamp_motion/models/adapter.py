@@ -220,6 +220,9 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
                 f"{video_unet.options.to_dict()}; inflate the base with the adapter's options "
                 f"(VideoUNet.from_unet2d(unet, adapter) does)")
         held, expected = self.tensors(), video_unet.trainable_parameters()
+        if "mix.weights" in held:  # models.mixing.merge_motions
+            raise MotionFileError(f"{self.source} is a merged motion file (lamp motion merge): apply it with "
+                                  f"LampPipeline.from_base / from_motion or lamp_motion.models.mixing.mix_motions")
         for name, param in expected.items():
             if name not in held:
                 raise MotionFileError(f"{self.source} lacks tensor {name!r} (expected shape {tuple(param.shape)}): it was made for another base model")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -28,7 +29,9 @@ from torch import nn
 from ..settings import MAX_MOTION_SCALE
 from .adapter import LampMotionAdapter
 from .attention import TemporalAttention
+from .fingerprint import fingerprint_mismatch
 from .motion_conv import MotionConv2d
+from .motion_file import DTYPES, MotionFileError, dtype_name, motion_metadata, write_motion_file
 from .video_unet import VideoUNet
 
 # The parts of a motion layer that make its branch, which a mixed-in motion brings its own copy of.
@@ -62,13 +65,16 @@ def is_mixed(video_unet: VideoUNet) -> bool:
 def mix_motions(video_unet: VideoUNet, adapters: Sequence[LampMotionAdapter], weights: Sequence[float] | None = None,
                 allow_other_base: bool = False) -> None:
     """Load ``adapters`` onto a freshly inflated ``video_unet`` (no motion loaded: its base weights still the base's),
-    motion ``i`` weighted by ``weights[i]`` (default 1 each); see the module's docstring.
+    motion ``i`` weighted by ``weights[i]`` (default 1 each); see the module's docstring. A merged motion
+    (:func:`merge_motions`) counts as its motions, their weights times its own.
 
     Each adapter is checked first (``LampMotionAdapter.check_fits``): nothing changes when one does not fit."""
     adapters = list(adapters)
     if not adapters:
         raise ValueError("mix_motions needs at least one motion")
     weights = check_weights([1.0] * len(adapters) if weights is None else weights, len(adapters))
+    parts = [(part, w * inner) for adapter, w in zip(adapters, weights) for part, inner in split_merged(adapter)]
+    adapters, weights = [part for part, _ in parts], tuple(w for _, w in parts)  # a merged file: its motions
     if is_mixed(video_unet):
         raise ValueError("this video UNet already has motions mixed in; inflate the base afresh to mix others")
     for adapter in adapters:
@@ -100,3 +106,64 @@ def mix_motions(video_unet: VideoUNet, adapters: Sequence[LampMotionAdapter], we
             parts.append(part)
         layer.mixed = nn.ModuleList(parts)
         layer.mix_weights = weights
+
+
+# ---- merged motion files -------------------------------------------------------------
+# A merged motion file holds each motion's tensors under "mix.<i>." and the weights as the tensor "mix.weights"
+# (float32): applying it is mix_motions of its parts, bit for bit what applying them one by one at those weights does.
+MIX_PREFIX = "mix."
+MIX_WEIGHTS = "mix.weights"
+
+
+def is_merged(adapter: LampMotionAdapter) -> bool:
+    """Whether ``adapter`` holds a merged motion (:func:`merge_motions`)."""
+    return MIX_WEIGHTS in adapter.tensors()
+
+
+def split_merged(adapter: LampMotionAdapter) -> list[tuple[LampMotionAdapter, float]]:
+    """A merged motion's parts and their weights; ``[(adapter, 1.0)]`` for a motion that is not merged."""
+    tensors = adapter.tensors()
+    if MIX_WEIGHTS not in tensors:
+        return [(adapter, 1.0)]
+    weights = [float(w) for w in tensors[MIX_WEIGHTS].float()]
+    parts = []
+    for i, weight in enumerate(weights):
+        prefix = f"{MIX_PREFIX}{i}."
+        own = {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
+        if not own:
+            raise MotionFileError(f"{adapter.source} is a merged motion file with {len(weights)} weights but no "
+                                  f"tensors of motion {i + 1}: it is damaged; merge the motions again")
+        part = LampMotionAdapter._holding(own, **adapter._own_config())
+        part.source = f"{adapter.source} (motion {i + 1} of {len(weights)})"
+        parts.append((part, weight))
+    return parts
+
+
+def merge_motions(adapters: Sequence[LampMotionAdapter], weights: Sequence[float] | None, path,
+                  dtype: str = "fp16") -> Path:
+    """Write one motion file that applies ``adapters`` at ``weights`` (default 1 each) exactly as :func:`mix_motions`
+    applies them: it holds each motion's tensors (its size is theirs together). The motions must share their options
+    and base; merged files may be merged again (their parts' weights multiply). The header is the first motion's
+    (its base, sizes and generation settings), its prompt the motions' prompts joined by " and "."""
+    adapters = list(adapters)
+    if len(adapters) < 2:
+        raise ValueError("merging needs at least two motions")
+    weights = check_weights([1.0] * len(adapters) if weights is None else weights, len(adapters))
+    parts = [(part, w * inner) for adapter, w in zip(adapters, weights) for part, inner in split_merged(adapter)]
+    first = parts[0][0]
+    for part, _ in parts[1:]:
+        if part.options != first.options:
+            raise ValueError(f"{part.source} was trained with options {part.options.to_dict()}, {first.source} with "
+                             f"{first.options.to_dict()}: only motions of the same options can be merged")
+        why = fingerprint_mismatch(dict(first.config.base_fingerprint or {}), dict(part.config.base_fingerprint or {}))
+        if why:
+            raise ValueError(f"{part.source} and {first.source} were trained on different bases ({why}): merge "
+                             f"motions of one base")
+    wanted = DTYPES[dtype_name(dtype)]
+    tensors = {f"{MIX_PREFIX}{i}.{name}": t.to(wanted).contiguous().cpu()
+               for i, (part, _) in enumerate(parts) for name, t in part.tensors().items()}
+    tensors[MIX_WEIGHTS] = torch.tensor([w for _, w in parts], dtype=torch.float32)
+    config = first._own_config()
+    prompts = [part.config.prompt for part, _ in parts if part.config.prompt]
+    config["prompt"] = " and ".join(dict.fromkeys(prompts)) or None
+    return write_motion_file(path, tensors, motion_metadata(config, dtype))

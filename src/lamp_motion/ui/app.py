@@ -120,6 +120,12 @@ def build_app(settings: UISettings) -> gr.Blocks:
                                               label=f"{LABELS['motion_scale']} (0: still, 1: as learnt)",
                                               elem_id="gen-motion-scale")
                         with gr.Row():
+                            gen_motion2 = gr.Dropdown(["", *h.motion_names()], value="",
+                                                      label="Second motion, mixed in (optional)", elem_id="gen-motion2")
+                            gen_weight2 = gr.Slider(0, MAX_MOTION_SCALE, 1.0, step=0.05,
+                                                    label="Weight of the second motion (the first's: 1)",
+                                                    elem_id="gen-weight2")
+                        with gr.Row():
                             gen_button = gr.Button("Generate", variant="primary", elem_id="gen-run")
                             gen_cancel = gr.Button("Cancel", variant="stop", elem_id="gen-cancel")
                     with gr.Column():
@@ -151,7 +157,7 @@ def build_app(settings: UISettings) -> gr.Blocks:
                 eval_table = gr.Markdown(elem_id="eval-table")
                 eval_files = gr.File(label="eval.json, eval.md", file_count="multiple", interactive=False)
 
-        motion_lists = [gen_motion, edit_motion]
+        motion_lists = [gen_motion, edit_motion, gen_motion2]
 
         def tune(files, folder, name, prompt, steps, frames, height, width, every, resume, request: gr.Request,
                  progress=gr.Progress()):
@@ -161,8 +167,10 @@ def build_app(settings: UISettings) -> gr.Blocks:
                 for update in updates:
                     if update.progress and not update.finished:
                         progress(update.progress, desc="training", unit="steps")
-                    names = gr.update(choices=h.motion_names()) if update.finished else gr.update()
-                    yield f"```\n{update.report}\n```", update.status, update.validation, names, names
+                    names = h.motion_names() if update.finished else None
+                    lists = [gr.update()] * 3 if names is None else \
+                        [gr.update(choices=names), gr.update(choices=names), gr.update(choices=["", *names])]
+                    yield f"```\n{update.report}\n```", update.status, update.validation, *lists
 
         def cancel_tuning(request: gr.Request):
             gr.Info(h.cancel(_session(request)))
@@ -173,7 +181,8 @@ def build_app(settings: UISettings) -> gr.Blocks:
 
         def refresh():
             names = h.motion_names()
-            return gr.update(choices=names), gr.update(choices=names), gr.update(choices=h.batches())
+            return gr.update(choices=names), gr.update(choices=names), gr.update(choices=["", *names]), \
+                gr.update(choices=h.batches())
 
         describe = page_errors(h.describe_motion)
         app.load(refresh, None, [*motion_lists, batch], queue=False).then(describe, gen_motion, gen_info, queue=False)
@@ -181,15 +190,16 @@ def build_app(settings: UISettings) -> gr.Blocks:
 
         @page_errors
         def generate(motion, image, image_prompt, t2i, prompt, frames, seed, steps, guidance, noise, motion_scale,
-                     request: gr.Request):
+                     motion2, weight2, request: gr.Request):
             return _video_outputs(h.generate(motion, image, image_prompt, t2i, prompt, frames, seed, steps, guidance,
-                                             noise, motion_scale, _session(request)))
+                                             noise, motion_scale, motion2, weight2, _session(request)))
 
         def cancel_generation(request: gr.Request):
             gr.Info(h.cancel_generation(_session(request)))
 
         generation = gen_button.click(generate, [gen_motion, gen_image, gen_image_prompt, gen_t2i, gen_prompt,
-                                                 gen_frames, gen_seed, gen_steps, gen_guidance, gen_noise, gen_scale],
+                                                 gen_frames, gen_seed, gen_steps, gen_guidance, gen_noise, gen_scale,
+                                                 gen_motion2, gen_weight2],
                                       gen_outputs, **JOB)
         generation.then(refresh, None, [*motion_lists, batch])
         # A queued generation is dropped; a running one stops at its next denoising step.

@@ -163,15 +163,21 @@ class Handlers:
     # ---- Generate, Edit, Evaluate -----------------------------------------------------
     def generate(self, motion: str, image: str | None, image_prompt: str, t2i: str, prompt: str, frames: float | None,
                  seed: float, steps: float | None, guidance: float | None, shared_noise: float,
-                 motion_scale: float = 1.0, session: str = "") -> VideoOutput:
+                 motion_scale: float = 1.0, second_motion: str = "", second_weight: float = 1.0,
+                 session: str = "") -> VideoOutput:
         """One video; the sampling settings are held to the limits `lamp generate` applies (SettingError before any
-        model loads). :meth:`cancel_generation` stops it at the next denoising step (JobStopped)."""
+        model loads). ``second_motion``: a library motion mixed in at ``second_weight`` (the first's weight: 1).
+        :meth:`cancel_generation` stops it at the next denoising step (JobStopped)."""
         from ..jobs import GenerateSettings, generate
 
         entry = find_motion(self.settings.motions, motion)
+        mix: dict = {"motion": entry.path}
+        if second_motion:
+            mix = {"motion": [entry.path, find_motion(self.settings.motions, second_motion).path],
+                   "motion_weights": (1.0, float(second_weight))}
         lines: list[str] = []
         settings = GenerateSettings(
-            motion=entry.path, prompt=_required(prompt, "prompt"), out=_new_folder(self.settings.work / "videos", prompt),
+            **mix, prompt=_required(prompt, "prompt"), out=_new_folder(self.settings.work / "videos", prompt),
             image=image or None, t2i=(t2i or "").strip() or None, image_prompt=(image_prompt or "").strip() or None,
             sampling=SamplingSettings(frames=_int(frames, "frames"), sampling_steps=_int(steps, "sampling_steps"),
                                       guidance=float(guidance) if guidance else None, shared_noise=float(shared_noise),
