@@ -87,8 +87,9 @@ class SamplingSettings:
     histogram_matching: bool = setting(True, "turn pixel histogram matching off", label="Histogram matching")
     # Start frames 2..N from frame 1's mean latent noised to the first step (LampPipeline's frame_init_latents);
     # a training config's sample_frame_init, recorded in the motion file.
-    frame_init: bool | None = setting(None, "start later frames from frame 1's mean colour", label="Frame init",
-                                      recorded=("generation", "frame_init"), fallback=False, cli=False)
+    frame_init: bool | None = setting(None, "start later frames from frame 1's mean colour (default: as the motion "
+                                            "file records; off where it records nothing)", label="Frame init",
+                                      recorded=("generation", "frame_init"), fallback=False)
 
     def resolve(self, motion: MotionRecord | None = None, given_by: str = "settings") -> ResolvedSampling:
         """Every None field filled from ``motion`` (its recorded value), else the paper's; checked once.
@@ -167,7 +168,7 @@ class ResolvedSampling:
 
     def record(self) -> dict[str, Any]:
         """The settings JSON's entries: each value by its JSON key, the window, and ``setting_sources``: where the
-        recorded generation settings a command line can give (steps, guidance) came from."""
+        recorded generation settings a command line can give (steps, guidance, frame_init) came from."""
         entries = {record_key(spec): getattr(self.values, spec.name) for spec in fields(self.values)}
         entries["adain"] = bool(entries["adain"])
         sources = {record_key(spec): self.sources[spec.name] for spec in fields(self.values)

@@ -89,6 +89,18 @@ def test_two_motions_are_mixed_by_their_weights_and_recorded(motion_file, tmp_pa
     assert "--motion-weights: 1 motion weight(s) for 2 motion(s)" in capsys.readouterr().err
 
 
+def test_frame_init_is_a_flag_both_ways_and_recorded(motion_file, tmp_path):
+    runs = {}
+    for name, flags in [("default", []), ("on", ["--frame-init"]), ("off", ["--no-frame-init"])]:
+        out = tmp_path / name
+        assert generate("--motion", str(motion_file), "--prompt", "a red circle moves right", "--out", str(out),
+                        *flags) == 0
+        record = json.loads(next(out.glob("*.json")).read_text())
+        runs[name] = (record["frame_init"], np.asarray(Image.open(out / record["videos"]["sheet"])))
+    assert [runs[name][0] for name in ("default", "on", "off")] == [False, True, False]  # the file records none
+    assert np.array_equal(runs["default"][1], runs["off"][1]) and not np.array_equal(runs["on"][1], runs["off"][1])
+
+
 def test_motion_for_another_base_is_refused(motion_file, tmp_path, capsys):
     other = tmp_path / "other-sd"
     make_tiny_pipeline(seed=4).save_pretrained(other)

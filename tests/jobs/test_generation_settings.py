@@ -29,7 +29,8 @@ class Recorded:
 def test_resolve_generation_prefers_given_then_recorded_then_the_paper():
     resolved = SamplingSettings(sampling_steps=10).resolve(Recorded({"steps": 25, "guidance": 4.0}), "command line")
     assert (resolved.values.sampling_steps, resolved.values.guidance) == (10, 4.0)
-    assert resolved.record()["setting_sources"] == {"steps": "command line", "guidance": "motion file"}
+    assert resolved.record()["setting_sources"] == {"steps": "command line", "guidance": "motion file",
+                                                    "frame_init": "default"}
     resolved = SamplingSettings().resolve(Recorded({}))
     assert (resolved.values.sampling_steps, resolved.values.guidance) == (50, 12.5)
     assert set(resolved.record()["setting_sources"].values()) == {"default"}
@@ -72,7 +73,7 @@ def test_plain_generate_uses_the_motions_settings_and_keeps_the_object(toy_motio
     (record_path,) = (tmp_path / "videos").glob("*-seed*.json")
     record = json.loads(record_path.read_text())
     assert (record["steps"], record["guidance"]) == (25, 4.0)
-    assert record["setting_sources"] == {"steps": "motion file", "guidance": "motion file"}
+    assert record["setting_sources"] == {"steps": "motion file", "guidance": "motion file", "frame_init": "motion file"}
     frames, _ = read_video(record_path.parent / record["videos"]["mp4"])
     assert track_object(frames).found.all()
 
@@ -85,7 +86,8 @@ def test_an_explicit_setting_wins_and_is_recorded_as_given(toy_motion, tmp_path)
     (record_path,) = (tmp_path / "videos").glob("*-seed*.json")
     record = json.loads(record_path.read_text())
     assert (record["steps"], record["guidance"]) == (3, 4.0)
-    assert record["setting_sources"] == {"steps": "command line", "guidance": "motion file"}
+    assert record["setting_sources"] == {"steps": "command line", "guidance": "motion file",
+                                         "frame_init": "motion file"}
 
 
 def test_the_pipeline_defaults_to_the_motion_files_settings(toy_motion, tmp_path):

@@ -197,10 +197,6 @@ def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_
     assert read_video(out.mp4)[0].shape[0] == 4 and out.settings["steps"] == 2 and out.settings["motion_scale"] == 1.0
     assert h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2,
                       0.5).settings["motion_scale"] == 0.5
-    mixed = h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2, 1.0,
-                       "moves_right", 0.5).settings  # the second motion, mixed in
-    assert len(mixed["motion"]) == 2 and mixed["motion"][0] == mixed["motion"][1] == out.settings["motion"]
-    assert mixed["motion_weights"] == [1.0, 0.5] and out.settings["motion_weights"] is None
     with pytest.raises(ValueError, match="prompt is empty"):
         h.generate("moves_right", None, "", "", " ", None, 0, 2, None, 0.2)
     with pytest.raises(ValueError, match="motion 'nope' is not in the library"):
@@ -217,6 +213,11 @@ def test_generate_edit_and_evaluate_give_the_page_its_files(tuned, toy_set, tmp_
     assert "Motion fidelity to the training clips" in table  # the motion score against the uploaded videos
     with pytest.raises(ValueError, match="is not a finished batch"):
         h.evaluate("../motions", "")
+
+    mixed = h.generate("moves_right", None, "", "", "a red circle moves right", None, 0, 2, None, 0.2, 1.0,
+                       "moves_right", 0.5).settings  # the second motion, mixed in
+    assert len(mixed["motion"]) == 2 and mixed["motion"][0] == mixed["motion"][1] == out.settings["motion"]
+    assert mixed["motion_weights"] == [1.0, 0.5] and out.settings["motion_weights"] is None
 
 
 def test_generate_keeps_lamp_generates_limits_and_its_cancel_stops_at_the_next_step(tuned, monkeypatch):

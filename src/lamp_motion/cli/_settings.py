@@ -1,7 +1,8 @@
 """Command-line flags generated from a settings dataclass's fields (:func:`lamp_motion.settings.setting`).
 
 A field's flag is its ``flag`` metadata, else ``--`` and its name with dashes; a boolean
-that defaults to True is turned off by ``--no-...``. Name, help and default come from the
+that defaults to True is turned off by ``--no-...``; an optional boolean (None: the motion
+file's value) gets both ``--...`` and ``--no-...``. Name, help and default come from the
 field, so they are written once, in :mod:`lamp_motion.settings`.
 """
 
@@ -36,6 +37,10 @@ def add_sampling_arguments(parser: argparse.ArgumentParser | argparse._ArgumentG
         if spec.default is True or spec.default is False:
             action = "store_false" if spec.default else "store_true"
             parser.add_argument(flag_of(spec), dest=spec.name, action=action, default=default, help=spec.metadata["help"])
+            continue
+        if str(spec.type) == "bool | None":  # --x / --no-x; neither: None (the motion file's value)
+            parser.add_argument(flag_of(spec), dest=spec.name, action=argparse.BooleanOptionalAction, default=default,
+                                help=spec.metadata["help"])
             continue
         kind = TYPES.get(str(spec.type).split(" | ")[0], str)
         options = {"metavar": flag_of(spec).lstrip("-").replace("-", "_").upper(), **spec.metadata["argparse"]}

@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
                         help="take every stride-th source frame (default: the motion's training stride, else 2)")
     parser.add_argument("--start", type=int, default=0, help="first source frame used")
     add_sampling_arguments(parser.add_argument_group("sampling", "the video model's settings (inversion and sampling)"),
-                           tuple(name for name in LABELS if name != "shared_noise"))
+                           tuple(name for name in LABELS if name not in ("shared_noise", "frame_init")))  # the inversion starts it
     # --seed seeds only the ControlNet first frame: inversion and sampling are deterministic (DDIM).
     parser.set_defaults(func=run, out="outputs/edits", fps=None, seed=None)
     parser.set_defaults(flags=flag_names(parser, **NEGATED, num_frames="--frames"))

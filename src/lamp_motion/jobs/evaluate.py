@@ -432,7 +432,10 @@ def _prompt_and_motion(path: Path, data: dict) -> tuple[str, str, str | None, Pa
         raise EvalInputError(f"{path} has no \"prompt\"; add the prompt the video was generated from "
                              f"(\"prompt\": \"...\") so that its text alignment can be scored")
     motion = data.get("motion")
-    label = UNSPECIFIED_MOTION if motion is None else _motion_label(str(motion))
+    if isinstance(motion, list):  # a mix of motions: labelled by its motions; no one training set to score against
+        label = " + ".join(_motion_label(str(m)) for m in motion)
+    else:
+        label = UNSPECIFIED_MOTION if motion is None else _motion_label(str(motion))
     header = _motion_header(path, data)
     motion_prompt = data.get("motion_prompt")  # the training prompt of the video's motion: the JSON's, else the file's
     if not isinstance(motion_prompt, str):

@@ -292,7 +292,8 @@ def _make(shared, mine: list[PlannedVideo], total: int, status: dict, save_statu
             # The last motion inflates the base's own UNet; the others a copy, so the base stays 2D for the next.
             unet = base.unet if number == len(motions) - 1 else copy.deepcopy(base.unet)
             mix = group[0].settings
-            pipe = LampPipeline.from_base(replace(base, unet=unet), motion_paths(mix), motion_weights=mix.motion_weights,
+            pipe = LampPipeline.from_base(replace(base, unet=unet), motion_record(mix)["motion"],  # a path, or a list
+                                          motion_weights=mix.motion_weights,
                                           allow_other_base=shared.allow_other_base).to(device)
             if shared.compile:
                 compile_video_unet(pipe.unet)
