@@ -33,7 +33,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _docs import markdown_table, update_section  # noqa: E402
-from bench_motion_scale import MODES, tune  # noqa: E402
+from bench_motion_scale import MODES, add_video_arguments, tune  # noqa: E402
 
 from lamp_motion.data.toy.motions import get_motion  # noqa: E402
 from lamp_motion.data.toy.sets import first_frame  # noqa: E402
@@ -130,12 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-videos", type=int, default=12)
     parser.add_argument("--train-steps", type=int, default=None, help="override the toy config's steps")
     parser.add_argument("--train-seeds", nargs="+", type=int, default=[33, 34])
-    parser.add_argument("--videos", type=int, default=2, help="first frames of unseen content")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--gen-steps", type=int, default=25)
-    parser.add_argument("--guidance", type=float, default=4.0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_video_arguments(parser, videos=2, seeds=[0, 1])
     parser.add_argument("--quick", action="store_true", help="smoke run: few steps, one first frame, seed and pair")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/results.md")
     parser.add_argument("--report", action="store_true", help="only report the rows already in --work/motion_mix.json")

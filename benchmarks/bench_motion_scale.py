@@ -167,6 +167,16 @@ def report(rows: list[dict], args: argparse.Namespace, truth: float, minutes: fl
     return "\n".join(text)
 
 
+def add_video_arguments(parser: argparse.ArgumentParser, videos: int, seeds: list[int]) -> None:
+    """The generation flags of the toy benchmarks: first frames, seeds, frames, DDIM steps, guidance, threads."""
+    parser.add_argument("--videos", type=int, default=videos, help="first frames of unseen content")
+    parser.add_argument("--seeds", nargs="+", type=int, default=seeds)
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--gen-steps", type=int, default=25)
+    parser.add_argument("--guidance", type=float, default=4.0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("bench-motion-scale"), help="folder for the set and motion file")
@@ -174,12 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-videos", type=int, default=12)
     parser.add_argument("--train-steps", type=int, default=None, help="override the toy config's steps")
     parser.add_argument("--scales", nargs="+", type=float, default=[0.0, 0.5, 1.0, 1.5])
-    parser.add_argument("--videos", type=int, default=4, help="first frames of unseen content")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--gen-steps", type=int, default=25)
-    parser.add_argument("--guidance", type=float, default=4.0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_video_arguments(parser, videos=4, seeds=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="smoke run: few steps, one first frame and seed")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/results.md")
     args = parser.parse_args(argv)
