@@ -25,15 +25,13 @@ import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from PIL import Image
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from lamp_motion.testing import SD14_SCHEDULER, SD14_TEXT, SD14_UNET, SD14_VAE
@@ -167,14 +165,21 @@ def seconds_per_call(fn: Callable[[], object], device: torch.device, calls: int)
     return seconds
 
 
+def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of the CPU's fused attention kernel: those of its matmuls, as FlopCounterMode counts CUDA's."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
 def flops_of(fn: Callable[[], object], device: torch.device) -> int:
     """Floating-point operations of one call of ``fn``, counted by FlopCounterMode.
 
-    FlopCounterMode knows the CUDA attention kernels but not the CPU one, so on the
-    CPU attention runs in its math form (plain matmuls, the same count) while counting.
+    FlopCounterMode knows the CUDA attention kernels but not the CPU one; on the CPU the
+    CPU kernel is counted by the same formula (its two matmuls), so attention runs as it
+    does outside counting (the math form would hold every attention matrix at once).
     """
-    backend = nullcontext() if device.type == "cuda" else sdpa_kernel(SDPBackend.MATH)
-    with backend, FlopCounterMode(display=False) as counter:
+    mapping = {} if device.type == "cuda" else {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu:
+                                                _cpu_attention_flops}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         fn()
     return counter.get_total_flops()
 

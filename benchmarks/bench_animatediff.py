@@ -9,13 +9,22 @@ same output: decoded numpy frames by default, or latents with ``--output latent`
 LAMP's video also includes encoding its first frame, AdaIN and histogram matching;
 AnimateDiff's is text-to-video, so it has none of these.
 
-CPU (section ``animatediff-cpu`` of docs/performance.md): a reduced config (SD 1.x's
+Full size on the CPU (section ``animatediff-fullsize-cpu``, the headline): one guided denoising
+step of each video UNet alone, LAMP's ``VideoUNet`` against diffusers' ``UNetMotionModel`` built
+from the same random-weight SD 1.4 UNet and a ``MotionAdapter()`` (SD 1.5 size), 16x320x512
+latents of a batch of 2 videos (guidance's two branches), bf16, in one process, the systems
+taking turns for several repeats: seconds, peak memory (weights + the step's peak resident rise)
+and FLOPs (``FlopCounterMode`` on one more, untimed step of each, its warm-up). LAMP is also
+timed with ``sequential_guidance`` (its two branches one after the other).
+
+Reduced, on the CPU (section ``animatediff-cpu``): a reduced config (SD 1.x's
 block structure at widths 32-64, see ``_models.REDUCED``), fewer steps, a small size,
 fp32; each system in a fresh process. GPU (section ``animatediff-gpu``, only where CUDA
 is available): SD 1.5 size (its UNet config is SD 1.4's) with the default
 ``MotionAdapter()``, 16x320x512, 50 DDIM steps, bf16, one warm-up video per system.
 
     python benchmarks/bench_animatediff.py                  # CPU (~2 min on 2 cores), then GPU if there is one
+    python benchmarks/bench_animatediff.py --only fullsize  # full size on the CPU: ~6 GB free RAM, ~40 min, 1 thread
     python benchmarks/bench_animatediff.py --only gpu
     python benchmarks/bench_animatediff.py --size 64x64 --steps 5 --no-docs
 """
@@ -23,6 +32,7 @@ is available): SD 1.5 size (its UNet config is SD 1.4's) with the default
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import inspect
 import os
@@ -30,10 +40,10 @@ import sys
 from pathlib import Path
 
 import torch
-from diffusers import AnimateDiffPipeline, MotionAdapter
+from diffusers import AnimateDiffPipeline, MotionAdapter, UNet2DConditionModel, UNetMotionModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docs import markdown_table, run_parts  # noqa: E402
+from _docs import markdown_table, run_parts, update_section  # noqa: E402
 from _models import (  # noqa: E402
     PROMPT,
     REDUCED,
@@ -50,7 +60,10 @@ from _models import (  # noqa: E402
     reset_peak_memory,
     seconds_per_call,
 )
+from bench_fullsize_memory import module_bytes, peak_rss_rise  # noqa: E402
 from bench_generate import DTYPES, lamp_pipeline, parse_size  # noqa: E402
+
+from lamp_motion.models import MotionOptions, VideoUNet  # noqa: E402
 
 PAGE = "performance.md"
 SPECS = {"reduced": REDUCED, "sd15": SD14}  # SD 1.5's UNet, VAE and text encoder configs are SD 1.4's
@@ -220,9 +233,122 @@ def gpu_section(size: tuple[int, int], frames: int, steps: int, guidance: float,
             f"({adapter_gb:.2f} GB in bf16, part of its peak).\n\n" + table(results, "GB", 1e9))
 
 
+# ---- full size on the CPU: one guided step of each video UNet ------------------------------------
+FULLSIZE_SYSTEMS = ("LAMP", "LAMP, sequential_guidance", "AnimateDiff")
+
+
+def video_unets() -> tuple[VideoUNet, UNetMotionModel]:
+    """LAMP's video UNet and AnimateDiff's UNetMotionModel on one random-weight SD 1.4 UNet, bf16."""
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(**SD14.unet).to(torch.bfloat16)
+    torch.manual_seed(1)
+    adapter = MotionAdapter(**adapter_config(SD14)).to(torch.bfloat16)
+    animatediff = UNetMotionModel.from_unet2d(unet, adapter)  # copies the 2D weights and the motion modules
+    del adapter
+    lamp = VideoUNet.inflate(unet, MotionOptions())  # in place: the UNet's own weights, LAMP's default layers
+    for model in (lamp, animatediff):
+        model.eval().requires_grad_(False)
+    return lamp, animatediff
+
+
+def step_inputs(frames: int, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Latents (2, c, f, h/8, w/8), a timestep and text (2, tokens, dim): guidance's two branches of one video."""
+    generator = torch.Generator().manual_seed(2)
+    latents = torch.randn(2, SD14.unet["in_channels"], frames, height // 8, width // 8, generator=generator)
+    text = torch.randn(2, SD14.max_length, SD14.unet["cross_attention_dim"], generator=generator)
+    return latents.to(torch.bfloat16), torch.tensor(500), text.to(torch.bfloat16)
+
+
+def step_calls(lamp: VideoUNet, animatediff: UNetMotionModel, latents, t, text) -> dict:
+    """One guided denoising step of each system, as a function of no arguments."""
+    return {"LAMP": lambda: lamp(latents, t, text),
+            "LAMP, sequential_guidance": lambda: torch.cat([lamp(x, t, e) for x, e in zip(latents.chunk(2),
+                                                                                         text.chunk(2))]),
+            # AnimateDiffPipeline gives the UNetMotionModel one text embedding per frame
+            "AnimateDiff": lambda: animatediff(latents, t, text.repeat_interleave(latents.shape[2], dim=0)).sample}
+
+
+def free_unused_memory() -> None:
+    """Give freed heap memory back to the system, so the next call's resident rise is its own."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def fullsize_measure(frames: int, height: int, width: int, repeats: int, threads: int) -> dict:
+    """Seconds and peak resident rise per step of each system (taking turns), their weights and FLOPs."""
+    torch.set_num_threads(threads)
+    with torch.inference_mode():
+        lamp, animatediff = video_unets()
+        weights = {"LAMP": module_bytes(lamp), "LAMP, sequential_guidance": module_bytes(lamp),
+                   "AnimateDiff": module_bytes(animatediff)}
+        added = {"LAMP": lamp.report["added_parameters"],
+                 "AnimateDiff": count(animatediff) - (count(lamp) - lamp.report["added_parameters"])}
+        calls = step_calls(lamp, animatediff, *step_inputs(frames, height, width))
+        # The counted call of each system is its warm-up; the timed repeats take turns after.
+        flops = {name: flops_of(call, torch.device("cpu")) for name, call in calls.items() if name != FULLSIZE_SYSTEMS[1]}
+        flops[FULLSIZE_SYSTEMS[1]] = flops["LAMP"]  # the same UNet work on two batches of 1 (not counted again)
+        print(f"FLOPs: {flops}", flush=True)
+        seconds: dict[str, list[float]] = {name: [] for name in calls}
+        rises: dict[str, list[int]] = {name: [] for name in calls}
+        for repeat in range(repeats):
+            for name, call in calls.items():
+                free_unused_memory()
+                rise, elapsed = peak_rss_rise(call)
+                seconds[name].append(elapsed)
+                rises[name].append(rise)
+                print(f"repeat {repeat + 1}, {name}: {elapsed:.1f} s, peak rise {rise / 1e9:.2f} GB", flush=True)
+    return {"seconds": seconds, "rises": rises, "weights": weights, "flops": flops,
+            "parameters": {"LAMP": count(lamp), "AnimateDiff": count(animatediff)}, "added": added,
+            "threads": torch.get_num_threads()}
+
+
+def fullsize_section(frames: int, height: int, width: int, repeats: int, threads: int) -> str:
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = "131072"  # the child's big tensors are mapped and unmapped, not kept
+    load_before = os.getloadavg()[0]
+    r = in_fresh_process(fullsize_measure, frames, height, width, repeats, threads)
+    print(r, flush=True)
+
+    def peak(name: str) -> float:
+        return r["weights"][name] + median(r["rises"][name])
+
+    rows = []
+    for name in FULLSIZE_SYSTEMS:
+        times, rises = r["seconds"][name], r["rises"][name]
+        rows.append([name, median(times), f"{min(times):.0f}-{max(times):.0f}", peak(name) / 1e9,
+                     r["weights"][name] / 1e9, median(rises) / 1e9, f"{min(rises) / 1e9:.2f}-{max(rises) / 1e9:.2f}",
+                     r["flops"][name] / 1e12])
+    for name in ("LAMP", "LAMP, sequential_guidance"):
+        other = "AnimateDiff"
+        rows.append([f"{name} / {other}", median(r["seconds"][name]) / median(r["seconds"][other]), "-",
+                     peak(name) / peak(other), r["weights"][name] / r["weights"][other],
+                     median(r["rises"][name]) / median(r["rises"][other]), "-", r["flops"][name] / r["flops"][other]])
+    table = markdown_table(["system", "s/step (median)", "s/step (range)", "peak GB (weights + median rise)",
+                            "weights GB", "peak rise GB (median)", "rise range GB", "TFLOP/step"], rows)
+    return (f"LAMP against AnimateDiff at full size on the CPU: one guided denoising step of each video UNet, "
+            f"{frames} frames of {height}x{width} (latents {height // 8}x{width // 8}), guidance's two branches as a "
+            f"batch of 2 videos, 77 text tokens, bf16, {threads} torch thread{'s' if threads != 1 else ''}. Both are "
+            "built on one random-weight SD 1.4 UNet (SD 1.5's architecture): LAMP inflates it in place with its "
+            "default layers (`MotionOptions()`: motion convs, first-frame attention, temporal attention, joint "
+            f"GroupNorm; {r['added']['LAMP'] / 1e6:.0f}M added parameters), AnimateDiff's "
+            f"`UNetMotionModel.from_unet2d` copies it and loads a `MotionAdapter()` ("
+            f"{r['added']['AnimateDiff'] / 1e6:.0f}M motion parameters). One process, the three calls taking turns "
+            f"for {repeats} repeats; the UNet calls only (no text encoder, VAE or scheduler, which the two share). "
+            "Peak = the model's weights (summed tensor by tensor) + the step's peak resident-set rise (`VmHWM` reset "
+            "before each call, freed heap returned to the system between calls and large tensors mapped on their "
+            "own, so each call's rise is its own: an estimate of what `torch.cuda.max_memory_allocated` adds on a "
+            "GPU, whose kernels differ). `LAMP, sequential_guidance` runs the two branches one after the other "
+            "(`sequential_guidance=True` in `LampPipeline` and the CLI's `--sequential-guidance`). FLOPs: "
+            "`FlopCounterMode` over one more, untimed call of each system before the repeats (its warm-up; the "
+            "attention counted as its two matmuls; sequential guidance does the same work as two batches of 1 and "
+            "is not counted again). " + contention_note(load_before) + "\n\n" + table)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=("cpu", "gpu"), help="run one part only")
+    parser.add_argument("--only", choices=("cpu", "gpu", "fullsize"),
+                        help="run one part only (fullsize: only when asked, it takes ~40 minutes)")
+    parser.add_argument("--fullsize-size", type=parse_size, default=(320, 512), help="full-size part: HEIGHTxWIDTH")
+    parser.add_argument("--repeats", type=int, default=3, help="full-size part: steps timed per system")
     parser.add_argument("--frames", type=int, default=16, help="frames per video (CPU and GPU)")
     parser.add_argument("--guidance", type=float, default=12.5, help="classifier-free guidance scale (CPU and GPU)")
     parser.add_argument("--output", choices=("np", "latent"), default="np",
@@ -239,6 +365,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-docs", action="store_true", help=f"print only; leave docs/{PAGE} alone")
     args = parser.parse_args(argv)
 
+    if args.only == "fullsize":
+        torch.set_num_threads(args.threads)  # the docs' machine line names the count used
+        text = fullsize_section(args.frames, *args.fullsize_size, args.repeats, args.threads)
+        print(text)
+        if not args.no_docs:
+            update_section(PAGE, "animatediff-fullsize-cpu", text)
+        return
     run_parts(args, PAGE, "animatediff",
               lambda: cpu_section(args.size, args.frames, args.steps, args.guidance, args.videos, args.warmup_steps,
                                   args.output, args.threads),

@@ -52,7 +52,8 @@ from lamp_motion.training.trainer import Trainer  # noqa: E402
 
 PAGE = "performance.md"
 SECTIONS = {"train": "fullsize-memory-train-cpu", "generate": "fullsize-memory-generate-cpu"}
-GOAL_TRAIN_GB, GOAL_GENERATE_GB = 8.0, 4.0  # the issue's goals on a GPU
+GOAL_TRAIN_GB, GOAL_GENERATE_GB = 6.0, 4.0  # issue 27's goals on a GPU (issue 17's were 8 and 4)
+VARIANTS = ("adamw", "adamw+fused", "adamw8bit", "adamw8bit+fused")  # training: optimizer, "+fused" = fused_step
 GB = 1e9
 
 
@@ -119,9 +120,12 @@ def measure(fn, work: Path, rss_check: bool) -> dict:
 
 
 # ---- the two phases, each in a fresh process ----------------------------------------------
-def training(frames: int, height: int, width: int, threads: int, optimizer: str, rss_check: bool) -> dict:
+def training(frames: int, height: int, width: int, threads: int, variant: str, rss_check: bool) -> dict:
+    """One training step of ``variant``: an optimizer name, with "+fused" for ``fused_step`` (and no clipping)."""
     torch.set_num_threads(threads)
     from lamp_motion.data.toy.sets import SET_FILE, make_set
+
+    optimizer, fused = variant.removesuffix("+fused"), variant.endswith("+fused")
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -131,7 +135,7 @@ def training(frames: int, height: int, width: int, threads: int, optimizer: str,
         config = TrainConfig(data=str(data), output_dir=str(work / "out"), num_frames=frames, height=height,
                              width=width, steps=3, batch_size=1, mixed_precision="bf16", gradient_checkpointing=True,
                              cache_latents=True, flip=False, tensorboard=False, checkpoint_every=0,
-                             optimizer=optimizer)
+                             optimizer=optimizer, fused_step=fused, max_grad_norm=0.0 if fused else 1.0)
         trainer = Trainer(config, base=random_base(seed=0))
         trainer._setup()
 
@@ -149,7 +153,7 @@ def training(frames: int, height: int, width: int, threads: int, optimizer: str,
                   "trained weights": tensor_bytes(trained),
                   "VAE + text encoder": module_bytes(base.vae, base.text_encoder),
                   "optimizer state": optimizer_bytes(trainer.optimizer),
-                  "gradients": sum(p.numel() * 4 for p in trained)}
+                  "gradients": 0 if fused else sum(p.numel() * 4 for p in trained)}
         steps = iter(range(1, 10))
         result = measure(lambda: trainer._optimizer_step(next(steps)), work, rss_check)
     return {**result, **static, "held": static["weights"] + static["optimizer state"],
@@ -157,7 +161,8 @@ def training(frames: int, height: int, width: int, threads: int, optimizer: str,
 
 
 def generation(frames: int, height: int, width: int, threads: int, decode_chunks: list[int], guidance: float,
-               rss_check: bool) -> dict:
+               passes: str, rss_check: bool) -> dict:
+    """One guided DDIM step with guidance's UNet ``passes`` ("batched" or "sequential"), and VAE decoding calls."""
     torch.set_num_threads(threads)
     base = random_base(seed=0, dtype=torch.bfloat16)
     video = VideoUNet.inflate(base.unet, MotionOptions(groupnorm="per_frame")).eval()
@@ -169,7 +174,7 @@ def generation(frames: int, height: int, width: int, threads: int, decode_chunks
     def step() -> None:
         kept["latents"] = pipe("a horse runs in the field", image, num_frames=frames, height=height, width=width,
                                num_inference_steps=1, guidance_scale=guidance, generator=0, output_type="latent",
-                               progress=False).latents
+                               sequential_guidance=passes == "sequential", progress=False).latents
 
     def decode_one_call(chunk: int):
         latents = torch.randn(1, video.config.in_channels, chunk, height // pipe.vae_scale_factor,
@@ -215,18 +220,28 @@ def phase_rows(label: str, measured: dict[int, dict], held: int, weights: int, o
     return rows
 
 
-def section(args, phase: str, measured: dict[int, dict]) -> str:
-    """Markdown for ``phase`` ("train" or "generate"): notes and table."""
+def section(args, phase: str, measured: dict[str, dict[int, dict]]) -> str:
+    """Markdown for ``phase`` ("train" or "generate") from its results by variant and frame count: notes and table."""
     target, size = args.target_frames, f"{args.height}x{args.width}"
-    first = next(iter(measured.values()))
+    by_frames = next(iter(measured.values()))  # the first variant's results: what every variant holds the same
+    first, frames = next(iter(by_frames.values())), sorted(by_frames)
     if phase == "train":
-        rows = phase_rows(f"training step ({args.optimizer}, gradient checkpointing)", measured, first["held"],
-                          first["weights"], first["optimizer state"], GOAL_TRAIN_GB, target)
+        rows = []
+        for variant, results in measured.items():
+            optimizer, fused = variant.removesuffix("+fused"), variant.endswith("+fused")
+            label = (f"training step ({optimizer}, {'fused_step, max_grad_norm 0' if fused else 'max_grad_norm 1'}, "
+                     "gradient checkpointing)")
+            some = next(iter(results.values()))
+            rows += phase_rows(label, results, some["held"], some["weights"], some["optimizer state"],
+                               GOAL_TRAIN_GB, target)
     else:
-        rows = phase_rows(f"generation: one DDIM step, guidance {args.guidance:g}",
-                          {f: r["denoise"] for f, r in measured.items()}, first["held"], first["weights"], 0,
-                          GOAL_GENERATE_GB, target)
-        decoded = next(r["decode"] for r in measured.values() if r["decode"])
+        rows = []
+        for passes, results in measured.items():
+            label = (f"generation: one DDIM step, guidance {args.guidance:g}, "
+                     f"{'one UNet pass on a batch of 2' if passes == 'batched' else 'sequential_guidance: 2 UNet passes'}")
+            rows += phase_rows(label, {f: r["denoise"] for f, r in results.items()}, first["held"], first["weights"],
+                               0, GOAL_GENERATE_GB, target)
+        decoded = next(r["decode"] for r in by_frames.values() if r["decode"])
         pixels = 2 * target * 3 * args.height * args.width * 4  # the decoded fp32 frames, in a list and concatenated
         for chunk, m in decoded.items():
             total = first["held"] + m["rise"] + pixels
@@ -238,7 +253,6 @@ def section(args, phase: str, measured: dict[int, dict]) -> str:
     table = markdown_table(["phase", "frames", "peak GB (estimate)", "goal GB", "weights GB", "optimizer state GB",
                             "rise GB (activations, gradients, temporaries)", "RSS rise GB (check)",
                             "CPU s (profiled) / verdict"], rows)
-    frames = sorted(measured)
     notes = [f"{'Training' if phase == 'train' else 'Generation'} memory at Stable Diffusion 1.4 size, measured on "
              f"the CPU as an estimate of the GPU figures: SD 1.4's UNet, VAE and CLIP text encoder configs with "
              f"random weights, {size}, batch 1, bf16."]
@@ -256,11 +270,14 @@ def section(args, phase: str, measured: dict[int, dict]) -> str:
             f"bf16 ({gb(first['frozen weights'])} GB), the {first['trained_count'] / 1e6:.0f}M trained weights fp32 "
             f"({gb(first['trained weights'])} GB), VAE and text encoder bf16 ({gb(first['VAE + text encoder'])} GB), "
             f"gradient checkpointing, latent cache) after one optimizer step on zero gradients that creates AdamW's "
-            f"state; the rise includes the fp32 gradients ({gb(first['gradients'])} GB once all exist) and autocast's "
-            "bf16 copies of the trained weights.")
+            f"state. The rise includes the fp32 gradients ({gb(first['trained_count'] * 4)} GB once all exist; with "
+            "`fused_step` each is freed as soon as its tensor is stepped, during the backward pass) and autocast's "
+            "bf16 copies of the trained weights (held during the forward pass; the backward pass runs outside "
+            "autocast, so each checkpointed block's recomputation makes and frees its own).")
     else:
-        notes.append("Generation is `LampPipeline` with a first frame, everything bf16: one DDIM step (UNet batch of 2 "
-                     "videos for guidance, AdaIN) and, separately, VAE decoding; a video's peak is the largest of these "
+        notes.append("Generation is `LampPipeline` with a first frame, everything bf16: one DDIM step (guidance's "
+                     "two UNet passes as one batch of 2 videos, or one after the other with `sequential_guidance`; "
+                     "AdaIN) and, separately, VAE decoding; a video's peak is the largest of these "
                      "rows, whatever the number of steps. Decoding runs one VAE call of `decode_chunk` frames at a "
                      "time (the pipelines' default `decode_chunk` is 2), so one call is measured and the decoded frames "
                      "of the whole video (fp32, held twice while they are joined) are added by arithmetic.")
@@ -281,11 +298,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--height", type=int, default=320)
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--only", choices=("train", "generate"), help="measure one phase only")
-    parser.add_argument("--optimizer", default="adamw", choices=("adamw", "adamw8bit"))
+    parser.add_argument("--variants", nargs="+", default=["adamw", "adamw+fused"], choices=VARIANTS,
+                        help="training: the optimizer, +fused for fused_step (max_grad_norm 0); adamw8bit needs "
+                             "bitsandbytes")
     parser.add_argument("--decode-chunks", type=int, nargs="+", default=[2, 8],
                         help="frames per VAE decoder call; one call of each is measured (2: the pipelines' "
                              "default decode_chunk; 8: the default before it was lowered to fit the goal)")
     parser.add_argument("--guidance", type=float, default=12.5)
+    parser.add_argument("--guidance-passes", nargs="+", default=["batched", "sequential"],
+                        choices=("batched", "sequential"),
+                        help="generation: guidance's UNet passes as one batch of 2, or one after the other")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rss-check", action="store_true", help="also run each phase unprofiled, for peak RSS")
     parser.add_argument("--no-docs", action="store_true", help=f"print only; leave docs/{PAGE} alone")
@@ -301,11 +323,16 @@ def main(argv: list[str] | None = None) -> None:
         for frames in sorted(args.frames):
             size = (frames, args.height, args.width, args.threads)
             if phase == "train":
-                measured[frames] = in_fresh_process(training, *size, args.optimizer, args.rss_check)
+                for variant in args.variants:
+                    result = in_fresh_process(training, *size, variant, args.rss_check)
+                    measured.setdefault(variant, {})[frames] = result
+                    print(f"{phase}, {variant}, {frames} frames: {result}", flush=True)
             else:
-                chunks = args.decode_chunks if frames == max(args.frames) else []
-                measured[frames] = in_fresh_process(generation, *size, chunks, args.guidance, args.rss_check)
-            print(f"{phase}, {frames} frames: {measured[frames]}", flush=True)
+                for index, passes in enumerate(args.guidance_passes):
+                    chunks = args.decode_chunks if frames == max(args.frames) and index == 0 else []
+                    result = in_fresh_process(generation, *size, chunks, args.guidance, passes, args.rss_check)
+                    measured.setdefault(passes, {})[frames] = result
+                    print(f"{phase}, {passes}, {frames} frames: {result}", flush=True)
         text = section(args, phase, measured)
         print(text, flush=True)
         if not args.no_docs:

@@ -75,6 +75,10 @@ class SamplingSettings:
     guidance: float | None = setting(None, "classifier-free guidance scale, <= 1: off (default: the motion file's "
                                            "setting, else the paper's 12.5)", label="Guidance",
                                      recorded=("generation", "guidance"), fallback=12.5)
+    # Guidance's two UNet passes (unconditional, then conditional) one after the other instead of one pass on a
+    # batch of 2 videos: the same video up to rounding, with less memory and a slower step (docs/performance.md).
+    sequential_guidance: bool = setting(False, "run guidance's two UNet passes one after the other: less memory, "
+                                               "slower steps", label="Sequential guidance")
     # One negative prompt, or (Python only) one per prompt.
     negative_prompt: str | list[str] | None = setting(None, "negative prompt (default: none)", label="Negative prompt")
     shared_noise: float = setting(0.2, "shared-noise weight alpha (0 = off)", label="Shared noise")

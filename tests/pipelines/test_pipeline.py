@@ -197,3 +197,19 @@ def test_motion_scale_zero_on_the_toy_base_repeats_frame_one_in_pixels():
 def test_motion_scale_out_of_range_names_the_setting(pipe, image, scale):
     with pytest.raises(ValueError, match=r"motion_scale=.* must be a number from 0 to 3"):
         run(pipe, image, generator=0, motion_scale=scale)
+
+
+def test_sequential_guidance_gives_the_batched_video(pipe, image):
+    calls = []
+    handle = pipe.unet.register_forward_pre_hook(lambda module, args: calls.append(args[0].shape[0]))
+    try:
+        batched = run(pipe, image, ["a red circle moves right", "a blue square moves left"], generator=6)
+        sequential = run(pipe, image, ["a red circle moves right", "a blue square moves left"], generator=6,
+                         sequential_guidance=True)
+    finally:
+        handle.remove()
+    assert calls == [4] * 3 + [2] * 6  # 3 steps of a batch of 2 x 2 videos, then 2 passes of 2 videos a step
+    torch.testing.assert_close(sequential.latents, batched.latents, rtol=1e-4, atol=1e-5)
+    assert np.abs(sequential.frames.astype(int) - batched.frames).max() <= 1
+    other = run(pipe, image, ["a red circle moves right", "a blue square moves left"], generator=7)
+    assert not torch.allclose(other.latents, batched.latents, atol=1e-3)  # the comparison can tell videos apart

@@ -196,7 +196,7 @@ class LampPipeline(DiffusionPipeline):
                  negative_prompt: str | list[str] | None = None,
                  generator: torch.Generator | int | None = None, shared_noise_alpha: float = 0.2,
                  adain: AdaINSchedule | bool = True, histogram_matching: bool = True, frame_init: bool | None = None,
-                 motion_scale: float = 1.0, latents: torch.Tensor | None = None,
+                 motion_scale: float = 1.0, sequential_guidance: bool = False, latents: torch.Tensor | None = None,
                  eta: float = 0.0, output_type: str = "np", decode_chunk: int = 2, progress: bool = True,
                  callback_on_step_end: StepCallback | None = None) -> LampOutput:
         """Generate videos: the settings resolved once (:meth:`resolve`), then :meth:`sample`.
@@ -209,12 +209,15 @@ class LampPipeline(DiffusionPipeline):
         from frame 1's per-channel mean latent noised to the first step's level instead of from
         pure noise (see :func:`frame_init_latents`); None = the loaded motion file's setting, else
         off. motion_scale: strength of the learnt motion, 0..3 (1: as learnt, bit-identical to the
-        unscaled model; 0: a still video of frame 1; see :meth:`sample`). Other arguments: see :meth:`sample`.
+        unscaled model; 0: a still video of frame 1; see :meth:`sample`). sequential_guidance: guidance's
+        two UNet passes one after the other, not as one batch of 2 (the same video up to rounding, less
+        memory, slower steps). Other arguments: see :meth:`sample`.
         """
         settings = SamplingSettings(frames=num_frames, height=height, width=width, sampling_steps=num_inference_steps,
                                     guidance=guidance_scale, negative_prompt=negative_prompt,
                                     shared_noise=shared_noise_alpha, adain=adain, histogram_matching=histogram_matching,
-                                    frame_init=frame_init, motion_scale=motion_scale)
+                                    frame_init=frame_init, motion_scale=motion_scale,
+                                    sequential_guidance=sequential_guidance)
         return self.sample(prompt, first_frame, self.resolve(settings).values, generator=generator, latents=latents, eta=eta,
                            output_type=output_type, decode_chunk=decode_chunk, progress=progress,
                            callback_on_step_end=callback_on_step_end)
@@ -288,7 +291,12 @@ class LampPipeline(DiffusionPipeline):
                 model_in = torch.cat([latents] * 2) if guided else latents
                 model_in = self.scheduler.scale_model_input(model_in, t)
                 model_in[:, :, :1] = z1.repeat(model_in.shape[0] // batch, 1, 1, 1, 1)
-                prediction = self.unet(model_in.to(self.unet.dtype), t, text).float()
+                model_in = model_in.to(self.unet.dtype)
+                if guided and settings.sequential_guidance:  # unconditional, then conditional: half the activations
+                    prediction = torch.cat([self.unet(part, t, embeds).float()
+                                            for part, embeds in zip(model_in.chunk(2), text.chunk(2))])
+                else:
+                    prediction = self.unet(model_in, t, text).float()
                 if guided:
                     uncond, cond = prediction.chunk(2)
                     prediction = uncond + guidance_scale * (cond - uncond)

@@ -69,7 +69,12 @@ class TrainConfig:
     optimizer: str = "adamw"  # "adamw" or "adamw8bit" (needs bitsandbytes)
     fused_adamw: bool = True  # AdamW as one fused kernel over every trained tensor (CUDA; CPU with torch >= 2.4)
     tf32: bool = True  # fp32 matmuls and convolutions may use TF32 on Ampere+ GPUs (no effect elsewhere)
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = 1.0  # clip the gradients' global norm to this before each step (0 = no clipping)
+    # Step each trained tensor as soon as its gradient is complete, then free that gradient, so the gradients
+    # never exist all at once (1.02 GB less at SD 1.4 size, docs/performance.md); the same result up to rounding.
+    # Needs max_grad_norm 0 (clipping needs every gradient first), gradient_accumulation 1, one process and
+    # mixed_precision bf16 or no (fp16's loss scaling checks all gradients before a step).
+    fused_step: bool = False
     mixed_precision: str = "fp16"  # "no", "fp16" or "bf16"; fp16 falls back to "no" without a CUDA GPU
     gradient_checkpointing: bool = True
     seed: int = 33
@@ -127,6 +132,8 @@ class TrainConfig:
         if self.motion_dtype not in ("fp32", "fp16", "bf16"):
             raise ValueError(f"motion_dtype={self.motion_dtype!r}; use fp32, fp16 or bf16")
         self.motion_options()  # validates conv_mode and train_layers
+        if self.fused_step:
+            _check_fused_step(self)
         check_training_numbers(self)
 
     def generation_settings(self) -> dict[str, float | int]:
@@ -136,3 +143,16 @@ class TrainConfig:
     def motion_options(self) -> MotionOptions:
         """The video UNet's options: this config's fields of the same names."""
         return MotionOptions(**{option.name: getattr(self, option.name) for option in fields(MotionOptions)})
+
+
+def _check_fused_step(config: TrainConfig) -> None:
+    """Raise ValueError when ``fused_step`` cannot give the result of a whole step."""
+    if config.max_grad_norm > 0:
+        raise ValueError(f"fused_step=true steps each tensor before the others' gradients exist, so it cannot clip the "
+                         f"global gradient norm: set max_grad_norm=0 (now {config.max_grad_norm}) or fused_step=false")
+    if config.gradient_accumulation != 1:
+        raise ValueError(f"fused_step=true steps at every backward pass: set gradient_accumulation=1 (now "
+                         f"{config.gradient_accumulation}) or fused_step=false")
+    if config.mixed_precision == "fp16":
+        raise ValueError("fused_step=true cannot use fp16's loss scaling (it checks every gradient before a step): "
+                         "set mixed_precision=bf16 or no, or fused_step=false")

@@ -32,6 +32,7 @@ SCORE_FILES = ("best.safetensors", "scores.json")  # the motion score's files of
 RUN_ONLY_FIELDS = frozenset({
     "output_dir", "resume", "resume_override", "overwrite", "steps", "checkpoint_every", "keep_checkpoints",
     "log_every", "tensorboard", "motion_dtype", "cache_latents", "gradient_checkpointing", "tf32", "fused_adamw",
+    "fused_step",
     "validate_every", "validation_images", "validation_prompts", "validation_steps", "validation_guidance",
     "validation_clip", "motion_score", "sample_steps", "sample_guidance", "sample_frame_init",
 })

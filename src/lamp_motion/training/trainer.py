@@ -172,6 +172,27 @@ class Trainer:
         self.lr_scheduler = get_scheduler(cfg.lr_scheduler, self.optimizer, num_warmup_steps=cfg.lr_warmup_steps,
                                           num_training_steps=cfg.steps)
         self.model, self.optimizer = acc.prepare(self.video, self.optimizer)
+        if cfg.fused_step:
+            self._fuse_step(params)
+
+    def _fuse_step(self, params: list[torch.nn.Parameter]) -> None:
+        """Step each trained tensor as soon as its gradient is complete and free that gradient (``fused_step``).
+
+        AdamW steps each tensor on its own state, so stepping them one at a time during the
+        backward pass gives what one step after it gives; the optimizer skips tensors without a
+        gradient, and each hook finds only its own tensor's gradient set."""
+        if self.accelerator.num_processes > 1:
+            raise TrainingError(f"fused_step=true would step each process on its own gradients before they are averaged "
+                                f"across the {self.accelerator.num_processes} processes: train in one process or set "
+                                f"fused_step=false")
+        optimizer = self.optimizer.optimizer  # the torch optimizer inside accelerate's wrapper
+
+        def step_and_free(param: torch.nn.Parameter) -> None:
+            optimizer.step()
+            param.grad = None
+
+        for param in params:
+            param.register_post_accumulate_grad_hook(step_and_free)
 
     def _clip_latents(self, index: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Clean latents (1, c, f, h, w) and text (1, tokens, dim) of micro-batch item ``index``."""
@@ -286,14 +307,16 @@ class Trainer:
             items = [self._clip_latents(micro_index * cfg.batch_size + j, generator) for j in range(cfg.batch_size)]
             latents = torch.cat([lat for lat, _ in items]).to(self.weight_dtype)
             text = torch.cat([txt for _, txt in items])
-            with acc.accumulate(self.model), acc.autocast():
-                loss, _ = diffusion_loss(self.model, latents, text, self.scheduler, generator, cfg.first_frame_conditioning,
-                                         cfg.noise_offset)
-                acc.backward(loss)
-                if acc.sync_gradients and cfg.max_grad_norm > 0:
-                    acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
+            with acc.accumulate(self.model):
+                with acc.autocast():  # the forward pass only: autocast's cache of bf16 weight copies ends with it
+                    loss, _ = diffusion_loss(self.model, latents, text, self.scheduler, generator,
+                                             cfg.first_frame_conditioning, cfg.noise_offset)
+                acc.backward(loss)  # with fused_step, this also steps every trained tensor (_fuse_step)
+                if not cfg.fused_step:
+                    if acc.sync_gradients and cfg.max_grad_norm > 0:
+                        acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                    self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
             losses.append(loss.detach())
         self.lr_scheduler.step()
         mean = torch.stack(losses).mean()
