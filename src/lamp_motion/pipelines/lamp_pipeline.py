@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 from PIL import Image
 from tqdm.auto import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
@@ -103,14 +103,18 @@ class LampPipeline(DiffusionPipeline):
 
     @classmethod
     def from_base(cls, base: BaseModel, motion: str | os.PathLike | LampMotionAdapter | None = None,
-                  options: MotionOptions | None = None, allow_other_base: bool = False) -> "LampPipeline":
+                  options: MotionOptions | None = None, allow_other_base: bool = False,
+                  trained_base: UNet2DConditionModel | None = None) -> "LampPipeline":
         """Inflate ``base`` (in place) and load a motion onto it; DDIM sampler on the base's schedule.
 
         ``motion``: a LampMotionAdapter, or what ``LampMotionAdapter.from_pretrained`` takes (a
         motion file, a save_pretrained folder, a hub id); None for no motion (``options`` then
-        say which layers to add)."""
+        say which layers to add). ``allow_other_base``, ``trained_base``: as for
+        ``LampMotionAdapter.load_into`` (a motion on another base: added as a difference, with
+        an OtherBaseWarning)."""
         adapter = motion if motion is None or isinstance(motion, LampMotionAdapter) else LampMotionAdapter.from_pretrained(motion)
-        video = VideoUNet.from_unet2d(base.unet, adapter, options=options, allow_other_base=allow_other_base)
+        video = VideoUNet.from_unet2d(base.unet, adapter, options=options, allow_other_base=allow_other_base,
+                                      trained_base=trained_base)
         pipe = cls(base.vae, base.text_encoder, base.tokenizer, video.eval(), base.ddim_scheduler())
         pipe.trained_size = adapter.trained_size if adapter is not None else {}
         pipe.generation = adapter.generation if adapter is not None else {}
