@@ -37,7 +37,7 @@ from tokenizers import AddedToken
 from tqdm import tqdm
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from lamp_motion.data.toy.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, caption, draw
+from lamp_motion.data.toy.scene import BACKGROUNDS, COLOURS, PALETTES, SHAPES, Scene, caption, draw
 
 BOS, EOS, UNK = "<|startoftext|>", "<|endoftext|>", "<|unknown|>"
 # Words with a token of their own; any other word becomes one UNK token per character.
@@ -76,6 +76,8 @@ class BuildConfig:
     caption_dropout: float = 0.1  # share of empty prompts, for classifier-free guidance
     ema_decay: float = 0.999  # EMA of the UNet (and text encoder) weights that get saved
     threads: int = 2  # torch CPU threads
+    palette: str = "plain"  # background palette of the stills (scene.PALETTES): "warm" with --init-from makes
+    # a fine-tune of a build in a shifted style (benchmarks/bench_motion_delta.py)
 
 
 def build_tokenizer(max_length: int) -> CLIPTokenizer:
@@ -158,7 +160,8 @@ def render_stills(config: BuildConfig) -> tuple[torch.Tensor, list[str]]:
     """``(n, 3, h, w)`` images in [-1, 1] and their captions."""
     rng = np.random.default_rng(config.seed)
     scenes = [random_scene(rng) for _ in range(config.images)]
-    pixels = np.stack([draw(scene, config.resolution) for scene in tqdm(scenes, desc="render", leave=False)])
+    pixels = np.stack([draw(scene, config.resolution, palette=config.palette)
+                       for scene in tqdm(scenes, desc="render", leave=False)])
     images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (n, 3, h, w)
     return images, [caption(scene) for scene in scenes]
 
@@ -303,6 +306,8 @@ def train_unet(unet: UNet2DConditionModel, text_encoder: CLIPTextModel, tokenize
 
 def build(config: BuildConfig, out: Path) -> dict[str, float]:
     """Train every component and save the pipeline to ``out``; returns the build record."""
+    if config.palette not in PALETTES:
+        raise ValueError(f"--palette {config.palette!r} is not one of {sorted(PALETTES)}")
     if config.vae_from and config.init_from and Path(config.vae_from) != Path(config.init_from):
         raise ValueError("--init-from reuses that build's VAE; leave out --vae-from or give it the same folder")
     torch.set_num_threads(config.threads)

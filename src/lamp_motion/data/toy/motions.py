@@ -335,11 +335,12 @@ def render_clip(
     height: int = 32,
     width: int | None = None,
     params: Mapping[str, float] | None = None,
+    palette: str = "plain",
 ) -> np.ndarray:
     """Draw the clip of ``motion_name`` from ``start_scene`` as ``(f, h, w, 3)`` uint8.
 
     ``params`` are the motion's parameters (see ``MOTIONS[name].defaults``); missing
-    ones take their default values.
+    ones take their default values. ``palette``: the backgrounds' (scene.PALETTES).
     """
     scenes = get_motion(motion_name).scenes(start_scene, num_frames, params)
-    return np.stack([draw(scene, height, width) for scene in scenes])
+    return np.stack([draw(scene, height, width, palette=palette) for scene in scenes])

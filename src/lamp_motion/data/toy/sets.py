@@ -36,7 +36,7 @@ import numpy as np
 
 from ...video_io import write_video
 from .motions import TEXTURES, Params, SizeRange, Variation, get_motion, render_clip
-from .scene import ALL_BACKGROUNDS, BACKGROUND_FAMILIES, BACKGROUNDS, COLOURS, SHAPES, Scene, caption, draw
+from .scene import ALL_BACKGROUNDS, BACKGROUND_FAMILIES, BACKGROUNDS, COLOURS, PALETTES, SHAPES, Scene, caption, draw
 
 SET_FILE = "set.json"
 FPS = 8.0  # frame rate of the written videos (the LAMP release writes 8 fps)
@@ -55,9 +55,9 @@ class Clip:
         """The video's full prompt, e.g. "a red circle moves right"."""
         return f"{caption(self.start)} {get_motion(self.motion).prompt}"
 
-    def render(self, num_frames: int, height: int = 32, width: int | None = None) -> np.ndarray:
-        """The clip's frames ``(f, h, w, 3)`` uint8."""
-        return render_clip(self.motion, self.start, num_frames, height, width, self.params)
+    def render(self, num_frames: int, height: int = 32, width: int | None = None, palette: str = "plain") -> np.ndarray:
+        """The clip's frames ``(f, h, w, 3)`` uint8, backgrounds painted from ``palette`` (scene.PALETTES)."""
+        return render_clip(self.motion, self.start, num_frames, height, width, self.params, palette)
 
 
 @dataclass(frozen=True)
@@ -189,16 +189,20 @@ def make_set(
     texture: str = "mixed",
     size_range: SizeRange | None = None,
     speed_scale: float = 1.0,
+    palette: str = "plain",
 ) -> list[Path]:
     """Write a motion set (mp4 videos and ``set.json``) into ``out_dir``; returns the video paths.
 
     ``out_dir`` must be new or empty, so that a set never mixes with old videos. The
-    content options are those of :func:`resolve_options`.
+    content options are those of :func:`resolve_options`; ``palette`` paints the
+    backgrounds (scene.PALETTES; "warm": the style of a fine-tune of the built-in base).
     """
     if num_frames < 2 or min(height, width) < 8:
         raise ValueError(
             f"a set needs at least 2 frames of at least 8x8 pixels, got {num_frames} frames of {height}x{width}"
         )
+    if palette not in PALETTES:
+        raise ValueError(f"unknown palette {palette!r}; expected one of {sorted(PALETTES)}")
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} already exists and is not an empty folder; choose a new folder for the set")
@@ -208,7 +212,7 @@ def make_set(
     paths, entries = [], []
     for index, clip in enumerate(clips):
         path = out / f"video_{index:03d}.mp4"
-        write_video(path, clip.render(num_frames, height, width), FPS)
+        write_video(path, clip.render(num_frames, height, width, palette), FPS)
         paths.append(path)
         entries.append({"file": path.name, "caption": clip.caption, "start": asdict(clip.start), "params": clip.params})
     description = {
@@ -220,6 +224,7 @@ def make_set(
         "fps": FPS,
         "seed": seed,
         "options": asdict(options),
+        "palette": palette,
         "videos": entries,
     }
     (out / SET_FILE).write_text(json.dumps(description, indent=2) + "\n")
@@ -250,6 +255,7 @@ def first_frame(
     texture: str = "mixed",
     size_range: SizeRange | None = None,
     speed_scale: float = 1.0,
+    palette: str = "plain",
 ) -> tuple[np.ndarray, Clip]:
     """A start image ``(h, w, 3)`` uint8 that suits ``motion``, and the clip it begins.
 
@@ -257,10 +263,11 @@ def first_frame(
     "move_right"); content not given is drawn from ``seed`` (a background from the
     base model's four). ``background`` may be any of ``ALL_BACKGROUNDS``, ``motion``
     a ``move_deg_<DEG>``; ``texture``, ``size_range`` and ``speed_scale`` are as for
-    :func:`resolve_options`. Rendering the returned clip gives the ground-truth video
-    to compare a generated one with.
+    :func:`resolve_options`; ``palette`` paints the background (scene.PALETTES).
+    Rendering the returned clip (with the same palette) gives the ground-truth video to
+    compare a generated one with.
     """
     moving = get_motion(motion)
     variation = Variation(size_range, speed_scale)
     start, params = moving.sample(np.random.default_rng(seed), shape, colour, background, texture, variation)
-    return draw(start, height, width), Clip(moving.name, start, params)
+    return draw(start, height, width, palette=palette), Clip(moving.name, start, params)
