@@ -52,7 +52,7 @@ class EditSettings:
     fps: float | None = None  # default: the source's frame rate divided by the stride
     device: str = "auto"
     dtype: str = "auto"
-    allow_other_base: bool = False
+    allow_other_base: bool = False  # as GenerateSettings.allow_other_base
 
 
 @dataclass
