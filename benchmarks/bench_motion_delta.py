@@ -1,12 +1,14 @@
 """A motion on a fine-tune of its base: its to_q change added (difference) vs its to_q put in (replacement).
 
 The recipe: (1) a fine-tune of the built-in toy base in a shifted style, made by
-``tools/build_toy_base.py --init-from <toy base> --palette warm`` (its UNet trained on
-for ``--finetune-steps`` on stills whose four backgrounds are tinted warm; VAE and text
-encoder kept); (2) for each training seed, a toy motion tuned on the built-in base (plain
-backgrounds, as always) and the same motion tuned on the fine-tune (a set with warm
-backgrounds); (3) videos on the fine-tune from first frames of unseen content (held-out
-colours) in the fine-tune's warm style, for three variants:
+``tools/build_toy_base.py --init-from <toy base> --texture strong`` (its UNet trained on
+for ``--finetune-steps`` on stills whose backgrounds are all strongly striped, amplitude
+0.9-1, where the base saw half of them striped at 0.2-0.8; VAE and text encoder kept: the
+toy VAE reconstructs only the base's four background colours, so the style is a texture,
+not a palette); (2) for each training seed, a toy motion tuned on the built-in base (a
+default set) and the same motion tuned on the fine-tune (a set with strong stripes);
+(3) videos on the fine-tune from first frames of unseen content (held-out colours) in the
+fine-tune's style, for three variants:
 
 - *difference*: the motion tuned on the built-in base, its to_q change added to the
   fine-tune's to_q (what a motion file does now);
@@ -16,12 +18,11 @@ colours) in the fine-tune's warm style, for three variants:
 
 Per video, as shipped (AdaIN, histogram matching) and raw (both off): the toy motion
 fidelity, frame-1 keeping (``frame1_kept``: share of frames keeping frame 1's object hue
-and background colour), and *warm kept*: how much of the fine-tune's style frames 2..N
-keep, as the projection of their background colour (median outside the object) onto the
-step from the plain to the warm colour of that background (1: the warm style of frame 1,
-0: the built-in base's plain colour). A first line reports the same for stills of the
-built-in base and of the fine-tune (their text-to-image output), to show what the
-fine-tune learnt. Table: docs/results.md, section ``motion-delta``; rows in
+and background colour), and *texture kept*: how much of the fine-tune's style frames 2..N
+keep, as the stripes' amplitude in their background (outside the object; least squares
+on the stripe pattern) over the first frame's (1: kept, 0: a plain background). A first
+line reports the stripe amplitude of text-to-image stills of the built-in base and of the
+fine-tune, to show what the fine-tune learnt. Table: docs/results.md, section ``motion-delta``; rows in
 ``--work``/motion_delta.json.
 
     python benchmarks/bench_motion_delta.py                    # about 45 minutes on one thread
@@ -48,7 +49,7 @@ from _docs import markdown_table, update_section  # noqa: E402
 from lamp_motion.builtin import builtin_base_path  # noqa: E402
 from lamp_motion.config_io import load_config  # noqa: E402
 from lamp_motion.data.toy.motions import get_motion  # noqa: E402
-from lamp_motion.data.toy.scene import BACKGROUNDS, PALETTES, SHAPES  # noqa: E402
+from lamp_motion.data.toy.scene import SHAPES, TEXTURE_CONTRAST, stripes  # noqa: E402
 from lamp_motion.data.toy.sets import first_frame, make_set  # noqa: E402
 from lamp_motion.jobs.demo import TRAIN_COLOURS, toy_config, unseen_content  # noqa: E402
 from lamp_motion.metrics.toy import score_video, track_object  # noqa: E402
@@ -61,32 +62,32 @@ from lamp_motion.training.trainer import train  # noqa: E402
 
 MODES = {"shipped": dict(adain=True, histogram_matching=True), "raw": dict(adain=False, histogram_matching=False)}
 VARIANTS = ("difference", "replacement", "tuned on the fine-tune")
-STYLE = "warm"  # the fine-tune's palette
+STYLE = "strong"  # the fine-tune's background texture
 BUILD_TOOL = Path(__file__).resolve().parent.parent / "tools" / "build_toy_base.py"
 
 
 def fine_tune(work: Path, steps: int, batch: int, images: int, threads: int) -> tuple[Path, float | None]:
     """The fine-tune's folder (built unless there) and its build minutes (None: reused)."""
-    out = work / f"toy-{STYLE}-{steps}s"
+    out = work / f"toy-{STYLE}-texture-{steps}s"
     if (out / "model_index.json").is_file():
         return out, None
     started = time.perf_counter()
     subprocess.run([sys.executable, str(BUILD_TOOL), "--out", str(out), "--init-from", str(builtin_base_path()),
-                    "--palette", STYLE, "--seed", "1", "--images", str(images), "--unet-steps", str(steps),
+                    "--texture", STYLE, "--seed", "1", "--images", str(images), "--unet-steps", str(steps),
                     "--unet-batch", str(batch), "--unet-lr", "3e-4", "--warmup-steps", "50",
                     "--no-train-text-encoder", "--threads", str(threads)], check=True)
     return out, (time.perf_counter() - started) / 60
 
 
-def tune(work: Path, motion: str, base: Path | None, palette: str, seed: int, steps: int | None) -> tuple[Path, float | None]:
-    """A motion tuned on ``base`` (None: the built-in one) from a set painted in ``palette``; its minutes (None: reused)."""
+def tune(work: Path, motion: str, base: Path | None, texture: str, seed: int, steps: int | None) -> tuple[Path, float | None]:
+    """A motion tuned on ``base`` (None: the built-in one) from a set with ``texture``; its minutes (None: reused)."""
     name = f"{motion}-{'finetune' if base else 'base'}-seed{seed}" + (f"-{steps}s" if steps else "")
     motion_file = work / name / "motion.safetensors"
     if motion_file.is_file():
         return motion_file, None
-    data = work / "data" / f"{motion}-{palette}-seed{seed}"
+    data = work / "data" / f"{motion}-{texture}-seed{seed}"
     if not data.exists():
-        make_set(motion, data, num_videos=12, num_frames=24, seed=100 + seed, colours=TRAIN_COLOURS, palette=palette)
+        make_set(motion, data, num_videos=12, num_frames=24, seed=100 + seed, colours=TRAIN_COLOURS, texture=texture)
     overrides = [f"data={data}", f"output_dir={work / name}", "validate_every=0", f"seed={seed}"]
     overrides += [f"base={base}"] if base else []
     config = load_config(TrainConfig, toy_config(motion), overrides)
@@ -103,43 +104,45 @@ def replacing(motion_file: Path) -> LampMotionAdapter:
     return LampMotionAdapter.from_video_unet(video, base=adapter.config.base, base_weights="full")
 
 
-def warm_kept(frames: np.ndarray, background: str) -> np.ndarray:
-    """Per frame, the projection of its background colour onto the step from the plain to the warm colour (1: warm)."""
-    plain = np.array(PALETTES["plain"][background], dtype=np.float64)
-    step = np.array(PALETTES[STYLE][background], dtype=np.float64) - plain
-    colours = track_object(frames).background  # (f, 3): the median outside the object
-    return (colours - plain) @ step / (step @ step)
+def stripe_amplitude(frame: np.ndarray, background: np.ndarray) -> float:
+    """The texture amplitude of ``frame`` ``(h, w, 3)`` over the pixels where ``background`` ``(h, w)`` is True."""
+    h, w, _ = frame.shape
+    pattern = stripes(h, w)[background].astype(np.float64)
+    grey = frame.astype(np.float64).mean(axis=-1)[background]
+    return float(((grey - grey.mean()) @ pattern) / (pattern @ pattern) / TEXTURE_CONTRAST)
+
+
+def texture_kept(frames: np.ndarray, given: float) -> np.ndarray:
+    """Per frame, its stripe amplitude outside the tracked object over ``given`` (the first frame's)."""
+    track = track_object(frames)
+    return np.array([stripe_amplitude(frame, ~region) for frame, region in zip(frames, track.region)]) / given
 
 
 def stills_style(base: Path, count: int) -> tuple[float, float]:
-    """Mean and std of the warm share of ``count`` text-to-image stills of ``base`` (border median colour)."""
+    """Mean and std of the stripe amplitude (outside the object) of ``count`` text-to-image stills of ``base``."""
     model = load_base(str(base))
     prompts = [f"a {colour} {SHAPES[i % len(SHAPES)]}" for i, colour in enumerate(TRAIN_COLOURS * count)][:count]
     images = first_frames_from_base(model, prompts, list(range(count)), 32, 32, torch.device("cpu"), steps=25,
                                     guidance=4.0)
-    shares = []
+    amplitudes = []
     for image in images:
-        pixels = np.asarray(image, dtype=np.float64)
-        border = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
-        colour = np.median(border, axis=0)
-        # The nearest of the four backgrounds in either palette names it; its share is measured along its step.
-        name = min(BACKGROUNDS, key=lambda b: min(np.linalg.norm(colour - PALETTES[p][b]) for p in PALETTES))
-        plain = np.array(PALETTES["plain"][name], dtype=np.float64)
-        step = np.array(PALETTES[STYLE][name], dtype=np.float64) - plain
-        shares.append(float((colour - plain) @ step / (step @ step)))
-    return float(np.mean(shares)), float(np.std(shares))
+        pixels = np.asarray(image)
+        amplitudes.append(stripe_amplitude(pixels, ~track_object(pixels[None]).region[0]))
+    return float(np.mean(amplitudes)), float(np.std(amplitudes))
 
 
-def measure(pipe: LampPipeline, motion: str, index: int, args: argparse.Namespace, mode: str) -> dict:
+def measure(pipe: LampPipeline, motion: str, index: int, args: argparse.Namespace, mode: str,
+            texture: str = STYLE) -> dict:
+    """One video's figures, from the ``index``-th first frame of unseen content with a ``texture`` background."""
     colour, shape = unseen_content(motion, index)
-    image, clip = first_frame(motion, seed=2000 + index, colour=colour, shape=shape, palette=STYLE)
+    image, clip = first_frame(motion, seed=2000 + index, colour=colour, shape=shape, texture=texture)
     prompt = f"a {colour} {shape} {get_motion(motion).prompt}"
     video = pipe(prompt, Image.fromarray(image), num_frames=args.frames, height=32, width=32,
                  num_inference_steps=args.gen_steps, guidance_scale=args.guidance, generator=args.gen_seed,
                  progress=False, **MODES[mode]).frames[0]
     scores = score_video(video, motion, first_frame=image)
     return {"fidelity": scores["motion_fidelity"], "frame1_kept": scores["frame1_kept"],
-            "warm_kept": float(np.nanmean(warm_kept(video, clip.start.background)[1:]))}
+            "texture_kept": float(np.nanmean(texture_kept(video, clip.start.texture)[1:])) if clip.start.texture else None}
 
 
 def report(rows: list[dict], args: argparse.Namespace, stills: dict, minutes: dict) -> str:
@@ -151,27 +154,27 @@ def report(rows: list[dict], args: argparse.Namespace, stills: dict, minutes: di
         return " / ".join(f"{np.nanmean([r[key] for r in group if r['seed'] == s]):.2f}" for s in args.seeds)
 
     header = ["variant", "mode", "fidelity", "fidelity per seed", "frame 1 kept", "frame 1 kept per seed",
-              "warm kept (frames 2..N)", "warm kept per seed"]
+              "texture kept (frames 2..N)", "texture kept per seed"]
     table = []
     for variant in VARIANTS:
         for mode in MODES:
             group = [r for r in rows if r["variant"] == variant and r["mode"] == mode]
             table.append([variant, mode, cell([r["fidelity"] for r in group]), per_seed(group, "fidelity"),
                           cell([r["frame1_kept"] for r in group]), per_seed(group, "frame1_kept"),
-                          cell([r["warm_kept"] for r in group]), per_seed(group, "warm_kept")])
+                          cell([r["texture_kept"] for r in group]), per_seed(group, "texture_kept")])
     steps = f"{args.train_steps} steps" if args.train_steps else "the toy config's steps"
     built = "reused" if minutes["finetune"] is None else f"built in {minutes['finetune']:.1f} min"
     text = [f"Toy motion {args.motion}: 12 training videos, {steps}, training seeds {', '.join(map(str, args.seeds))}. "
             f"Fine-tune of the built-in toy base: {args.finetune_steps} UNet steps at batch {args.finetune_batch} on "
-            f"{args.finetune_images} stills with warm backgrounds ({built}). On the fine-tune, {args.videos} first "
-            f"frames of unseen content (held-out colours) in its warm style, generation seed {args.gen_seed}, "
-            f"{args.frames} frames, {args.gen_steps} DDIM steps, guidance {args.guidance}. Text-to-image stills "
-            f"({stills['count']}), warm share of their background: built-in base {stills['base'][0]:.2f} ± "
+            f"{args.finetune_images} stills whose backgrounds are all striped at amplitude 0.9-1 ({built}). On the "
+            f"fine-tune, {args.videos} first frames of unseen content (held-out colours) in its style, generation seed "
+            f"{args.gen_seed}, {args.frames} frames, {args.gen_steps} DDIM steps, guidance {args.guidance}. Stripe "
+            f"amplitude of text-to-image stills ({stills['count']} each): built-in base {stills['base'][0]:.2f} ± "
             f"{stills['base'][1]:.2f}, fine-tune {stills['finetune'][0]:.2f} ± {stills['finetune'][1]:.2f}. "
             "*fidelity*: toy motion fidelity (0..1); *frame 1 kept*: share of frames keeping frame 1's object hue and "
-            "background colour; *warm kept*: frames 2..N's background colour projected onto the step from the plain "
-            "to the warm colour (1: the fine-tune's style, 0: the built-in base's). Mean ± std over videos; *per "
-            "seed*: the mean for each training seed.", "", markdown_table(header, table)]
+            "background colour; *texture kept*: frames 2..N's stripe amplitude outside the object over the first "
+            "frame's (1: the fine-tune's style kept, 0: plain). Mean ± std over videos; *per seed*: the mean for "
+            "each training seed.", "", markdown_table(header, table)]
     return "\n".join(text)
 
 
@@ -203,10 +206,10 @@ def main(argv: list[str] | None = None) -> None:
                                             args.threads)
     stills = {"count": args.stills, "base": stills_style(builtin_base_path(), args.stills),
               "finetune": stills_style(finetuned, args.stills)}
-    print(f"warm share of text-to-image stills: base {stills['base']}, fine-tune {stills['finetune']}", flush=True)
+    print(f"stripe amplitude of text-to-image stills: base {stills['base']}, fine-tune {stills['finetune']}", flush=True)
     rows, tuning = [], {}
     for seed in args.seeds:
-        on_base, tuning[f"base-{seed}"] = tune(args.work, args.motion, None, "plain", seed, args.train_steps)
+        on_base, tuning[f"base-{seed}"] = tune(args.work, args.motion, None, "mixed", seed, args.train_steps)
         on_finetune, tuning[f"finetune-{seed}"] = tune(args.work, args.motion, finetuned, STYLE, seed, args.train_steps)
         motions = {"difference": LampMotionAdapter.from_pretrained(on_base), "replacement": replacing(on_base),
                    "tuned on the fine-tune": LampMotionAdapter.from_pretrained(on_finetune)}
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
                           **measure(pipe, args.motion, index, args, mode)} for index in range(args.videos)]
                 rows += group
                 print(f"seed {seed} {variant:24s} {mode:8s}: " + ", ".join(
-                    f"{key} {np.nanmean([r[key] for r in group]):.2f}" for key in ("fidelity", "frame1_kept", "warm_kept")),
+                    f"{key} {np.nanmean([r[key] for r in group]):.2f}" for key in ("fidelity", "frame1_kept", "texture_kept")),
                     flush=True)
     minutes = {"finetune": finetune_minutes, "tuning": tuning}
     (args.work / "motion_delta.json").write_text(json.dumps({"stills": stills, "minutes": minutes, "rows": rows}, indent=2))

@@ -45,22 +45,6 @@ EXTRA_BACKGROUNDS: dict[str, tuple[int, int, int]] = {
 }
 ALL_BACKGROUNDS: dict[str, tuple[int, int, int]] = {**BACKGROUNDS, **EXTRA_BACKGROUNDS}  # what draw accepts
 
-# Palettes: how the background names are painted. "warm" tints the base model's four
-# backgrounds warm: the shifted style that a fine-tune of the built-in base learns
-# (tools/build_toy_base.py --palette warm), so that a motion can be measured on a base
-# other than its own (benchmarks/bench_motion_delta.py). Each warm colour is at least 80
-# (chroma length) from every object colour, as tracking needs (tests check it).
-WARM_BACKGROUNDS: dict[str, tuple[int, int, int]] = {
-    "black": (70, 36, 12),
-    "grey": (160, 104, 64),
-    "white": (255, 222, 176),
-    "navy": (84, 30, 64),
-}
-PALETTES: dict[str, dict[str, tuple[int, int, int]]] = {
-    "plain": ALL_BACKGROUNDS,
-    "warm": {**ALL_BACKGROUNDS, **WARM_BACKGROUNDS},
-}
-
 # Background families: a set of one family looks like one user's videos.
 BACKGROUND_FAMILIES: dict[str, tuple[str, ...]] = {
     "pale": ("white", "off_white", "pale_blue", "beige"),
@@ -116,20 +100,25 @@ def _shape_vertices(shape: str, cx: float, cy: float, r: float, angle: float) ->
     return points
 
 
-def _background(scene: Scene, height: int, width: int, palette: str) -> np.ndarray:
-    colour = np.array(PALETTES[palette][scene.background], dtype=np.float32)
+TEXTURE_CONTRAST = 40.0  # 0-255 swing of the stripes at texture 1
+
+
+def stripes(height: int, width: int) -> np.ndarray:
+    """The background texture's pattern ``(h, w)`` in -1..1: soft diagonal stripes that do not move with the object."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    return np.sin((xx + yy) * (2 * math.pi / max(height, width) * 4))
+
+
+def _background(scene: Scene, height: int, width: int) -> np.ndarray:
+    colour = np.array(ALL_BACKGROUNDS[scene.background], dtype=np.float32)
     image = np.broadcast_to(colour, (height, width, 3)).copy()
     if scene.texture > 0:
-        # Soft diagonal stripes, a fixed texture that does not move with the object.
-        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-        stripes = np.sin((xx + yy) * (2 * math.pi / max(height, width) * 4))
-        image += (scene.texture * 40.0) * stripes[..., None]
+        image += (scene.texture * TEXTURE_CONTRAST) * stripes(height, width)[..., None]
     return image
 
 
-def draw(scene: Scene, height: int = 32, width: int | None = None, supersample: int = 16,
-         palette: str = "plain") -> np.ndarray:
-    """Render ``scene`` as an ``(height, width, 3)`` uint8 image (antialiased), backgrounds painted from ``palette``.
+def draw(scene: Scene, height: int = 32, width: int | None = None, supersample: int = 16) -> np.ndarray:
+    """Render ``scene`` as an ``(height, width, 3)`` uint8 image (antialiased).
 
     Pillow rounds shape coordinates to whole pixels of the ``supersample``-times larger
     mask, so positions and sizes are quantised to ``1 / supersample`` pixel; 16 keeps
@@ -140,8 +129,6 @@ def draw(scene: Scene, height: int = 32, width: int | None = None, supersample: 
         raise ValueError(f"unknown colour {scene.colour!r}; expected one of {sorted(COLOURS)}")
     if scene.background not in ALL_BACKGROUNDS:
         raise ValueError(f"unknown background {scene.background!r}; expected one of {sorted(ALL_BACKGROUNDS)}")
-    if palette not in PALETTES:
-        raise ValueError(f"unknown palette {palette!r}; expected one of {sorted(PALETTES)}")
     s = supersample
     mask = Image.new("L", (width * s, height * s), 0)
     pen = ImageDraw.Draw(mask)
@@ -152,7 +139,7 @@ def draw(scene: Scene, height: int = 32, width: int | None = None, supersample: 
     else:
         pen.polygon(_shape_vertices(scene.shape, cx, cy, r, scene.angle), fill=255)
     alpha = np.asarray(mask.resize((width, height), Image.Resampling.BOX), dtype=np.float32)[..., None] / 255.0
-    image = _background(scene, height, width, palette)
+    image = _background(scene, height, width)
     image = image * (1.0 - alpha) + np.array(COLOURS[scene.colour], dtype=np.float32) * alpha
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from ...video_io import write_video
 from .motions import TEXTURES, Params, SizeRange, Variation, get_motion, render_clip
-from .scene import ALL_BACKGROUNDS, BACKGROUND_FAMILIES, BACKGROUNDS, COLOURS, PALETTES, SHAPES, Scene, caption, draw
+from .scene import ALL_BACKGROUNDS, BACKGROUND_FAMILIES, BACKGROUNDS, COLOURS, SHAPES, Scene, caption, draw
 
 SET_FILE = "set.json"
 FPS = 8.0  # frame rate of the written videos (the LAMP release writes 8 fps)
@@ -55,9 +55,9 @@ class Clip:
         """The video's full prompt, e.g. "a red circle moves right"."""
         return f"{caption(self.start)} {get_motion(self.motion).prompt}"
 
-    def render(self, num_frames: int, height: int = 32, width: int | None = None, palette: str = "plain") -> np.ndarray:
-        """The clip's frames ``(f, h, w, 3)`` uint8, backgrounds painted from ``palette`` (scene.PALETTES)."""
-        return render_clip(self.motion, self.start, num_frames, height, width, self.params, palette)
+    def render(self, num_frames: int, height: int = 32, width: int | None = None) -> np.ndarray:
+        """The clip's frames ``(f, h, w, 3)`` uint8."""
+        return render_clip(self.motion, self.start, num_frames, height, width, self.params)
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class SetOptions:
     colours: list[str]  # the colours dealt in turn (after picking num_colours of them)
     num_colours: int | None  # how many colours were asked for; None = all given
     backgrounds: list[str]  # the backgrounds dealt in turn
-    texture: str  # one of TEXTURES: "mixed" (TEXTURED_SHARE striped), "none" or "striped"
+    texture: str  # one of TEXTURES: "mixed" (TEXTURED_SHARE striped), "none", "striped" or "strong" (amplitude 0.9-1)
     size_range: list[float]  # [least, largest] start size, fractions of the shorter side
     speed_scale: float  # multiplies the motion's speed (see lamp_motion.data.toy.motions.Variation)
 
@@ -96,7 +96,8 @@ def resolve_options(
     ``num_colours``: keep the first N of a shuffle (seeded by ``seed``) of those colours.
     ``backgrounds``: family names (``pale``, ``dark``) and/or background names, or
     one family name (default: the base model's four, ``sorted(BACKGROUNDS)``).
-    ``texture``: ``mixed``, ``none`` or ``striped``. ``size_range``: start sizes
+    ``texture``: ``mixed``, ``none``, ``striped`` or ``strong`` (every background striped at
+    amplitude 0.9-1: the style of the toy fine-tune in benchmarks/bench_motion_delta.py). ``size_range``: start sizes
     (default: the motion's own). ``speed_scale``: multiplies the motion's speed.
     """
     moving = get_motion(motion)
@@ -189,20 +190,16 @@ def make_set(
     texture: str = "mixed",
     size_range: SizeRange | None = None,
     speed_scale: float = 1.0,
-    palette: str = "plain",
 ) -> list[Path]:
     """Write a motion set (mp4 videos and ``set.json``) into ``out_dir``; returns the video paths.
 
     ``out_dir`` must be new or empty, so that a set never mixes with old videos. The
-    content options are those of :func:`resolve_options`; ``palette`` paints the
-    backgrounds (scene.PALETTES; "warm": the style of a fine-tune of the built-in base).
+    content options are those of :func:`resolve_options`.
     """
     if num_frames < 2 or min(height, width) < 8:
         raise ValueError(
             f"a set needs at least 2 frames of at least 8x8 pixels, got {num_frames} frames of {height}x{width}"
         )
-    if palette not in PALETTES:
-        raise ValueError(f"unknown palette {palette!r}; expected one of {sorted(PALETTES)}")
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} already exists and is not an empty folder; choose a new folder for the set")
@@ -212,7 +209,7 @@ def make_set(
     paths, entries = [], []
     for index, clip in enumerate(clips):
         path = out / f"video_{index:03d}.mp4"
-        write_video(path, clip.render(num_frames, height, width, palette), FPS)
+        write_video(path, clip.render(num_frames, height, width), FPS)
         paths.append(path)
         entries.append({"file": path.name, "caption": clip.caption, "start": asdict(clip.start), "params": clip.params})
     description = {
@@ -224,7 +221,6 @@ def make_set(
         "fps": FPS,
         "seed": seed,
         "options": asdict(options),
-        "palette": palette,
         "videos": entries,
     }
     (out / SET_FILE).write_text(json.dumps(description, indent=2) + "\n")
@@ -255,7 +251,6 @@ def first_frame(
     texture: str = "mixed",
     size_range: SizeRange | None = None,
     speed_scale: float = 1.0,
-    palette: str = "plain",
 ) -> tuple[np.ndarray, Clip]:
     """A start image ``(h, w, 3)`` uint8 that suits ``motion``, and the clip it begins.
 
@@ -263,11 +258,10 @@ def first_frame(
     "move_right"); content not given is drawn from ``seed`` (a background from the
     base model's four). ``background`` may be any of ``ALL_BACKGROUNDS``, ``motion``
     a ``move_deg_<DEG>``; ``texture``, ``size_range`` and ``speed_scale`` are as for
-    :func:`resolve_options`; ``palette`` paints the background (scene.PALETTES).
-    Rendering the returned clip (with the same palette) gives the ground-truth video to
-    compare a generated one with.
+    :func:`resolve_options`. Rendering the returned clip gives the ground-truth video
+    to compare a generated one with.
     """
     moving = get_motion(motion)
     variation = Variation(size_range, speed_scale)
     start, params = moving.sample(np.random.default_rng(seed), shape, colour, background, texture, variation)
-    return draw(start, height, width, palette=palette), Clip(moving.name, start, params)
+    return draw(start, height, width), Clip(moving.name, start, params)
