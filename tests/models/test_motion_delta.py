@@ -176,3 +176,21 @@ def test_a_damaged_form_is_refused(tmp_path):
     save_file(load_file(str(path)), str(tmp_path / "bad.safetensors"), metadata={**header.metadata, "base_weights": "lora"})
     with pytest.raises(MotionFileError, match="'base_weights' metadata is 'lora'"):
         read_motion_header(tmp_path / "bad.safetensors")
+
+
+def test_from_motion_turns_an_old_file_into_a_difference_against_the_base_it_records(tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    from lamp_motion.pipelines.lamp_pipeline import LampPipeline
+
+    toy = StableDiffusionPipeline.from_pretrained(str(builtin_base_path()), safety_checker=None)
+    fine_tune(toy.unet)
+    toy.save_pretrained(tmp_path / "toy-fine-tune")
+    fine_tuned = dict(load_base_unet(str(tmp_path / "toy-fine-tune")).named_parameters())
+    with pytest.warns(OtherBaseWarning, match="trained on the built-in toy base.*added to this base's"):
+        pipe = LampPipeline.from_motion(str(OLD_FILE), base=str(tmp_path / "toy-fine-tune"))
+    stored, base = load_file(str(OLD_FILE)), dict(load_base_unet(str(builtin_base_path())).named_parameters())
+    loaded = pipe.unet.trainable_parameters()
+    for name in [n for n in loaded if n.endswith("attn1.to_q.weight")]:
+        expected = fine_tuned[name] + (stored[name].float() - base[name])
+        assert torch.allclose(loaded[name], expected, atol=1e-6)

@@ -22,9 +22,9 @@ from ..builtin import resolve_base
 from ..errors import SettingError
 from ..files import OutputWriteError, check_output_folder, write_text_atomic
 from ..models import OtherBaseWarning
-from ..models.loading import BaseModel, load_base, load_base_unet, load_recorded_base
+from ..models.loading import BaseModel, load_base, load_recorded_base
 from ..models.motion_file import DTYPES, MotionFile
-from ..pipelines.lamp_pipeline import LampPipeline
+from ..pipelines.lamp_pipeline import LampPipeline, recorded_base_unet
 from ..video_io import write_contact_sheet, write_video
 
 Log = Callable[[str], None]
@@ -62,14 +62,10 @@ def video_model(base: BaseModel, motion: str | os.PathLike[str], header: MotionF
     A motion file holding its base weights in full, put on a ``given_base`` other than the
     one it records, is first turned into a difference against the recorded base when that
     one loads (its UNet is loaded for it); otherwise it is refused unless ``allow_other_base``."""
-    trained_base = None
-    if header.base_weights == "full" and given_base is not None and header.config["base"] is not None:
-        recorded = str(resolve_base(header.config["base"] or None))
-        if recorded != str(resolve_base(given_base)):
-            try:
-                trained_base = load_base_unet(recorded, dtype=base.unet.dtype)
-            except (SettingError, ValueError) as error:
-                say(f"note: the base {header.path} was trained on does not load ({error}); it is applied as before")
+    trained_base, note = recorded_base_unet(header.config["base"], header.base_weights, given_base, base.unet.dtype,
+                                            header.path)
+    if note:
+        say(f"note: {note}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", OtherBaseWarning)
         pipe = LampPipeline.from_base(base, motion, allow_other_base=allow_other_base, trained_base=trained_base)

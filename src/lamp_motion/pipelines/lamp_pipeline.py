@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,8 +29,9 @@ from tqdm.auto import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..builtin import resolve_base
-from ..models import LampMotionAdapter, MotionOptions, VideoUNet
-from ..models.loading import BaseModel, load_base, load_recorded_base
+from ..errors import SettingError
+from ..models import LampMotionAdapter, MotionOptions, OtherBaseWarning, VideoUNet
+from ..models.loading import BaseModel, load_base, load_base_unet, load_recorded_base
 from ..settings import ResolvedSampling, SamplingSettings
 from .images import fit_image, image_to_tensor
 from .noise import shared_noise
@@ -84,6 +86,24 @@ class LampOutput:
     notes: list[str]
 
 
+def recorded_base_unet(recorded: str | None, base_weights: str, given: str | os.PathLike | None, dtype: torch.dtype,
+                       where: object) -> tuple[UNet2DConditionModel | None, str | None]:
+    """The UNet of the base a motion holding ``to_q`` in full records, to turn it into a difference; and a note.
+
+    Only for ``base_weights == "full"`` with a ``given`` base other than the ``recorded`` one
+    ("" names the built-in base; None: not recorded); (None, None) otherwise. A recorded base
+    that does not load gives (None, a note saying so): the motion is then applied as before."""
+    if base_weights != "full" or given is None or recorded is None:
+        return None, None
+    source = str(resolve_base(recorded or None))
+    if source == str(resolve_base(given)):
+        return None, None
+    try:
+        return load_base_unet(source, dtype=dtype), None
+    except (SettingError, ValueError) as error:
+        return None, f"the base {where} was trained on does not load ({error}); it is applied as before"
+
+
 class LampPipeline(DiffusionPipeline):
     """Text + first frame -> video, with a LAMP video UNet."""
 
@@ -125,13 +145,18 @@ class LampPipeline(DiffusionPipeline):
                     dtype: torch.dtype = torch.float32, allow_other_base: bool = False) -> "LampPipeline":
         """Load the base a motion was trained on (or ``base``) and the motion onto it.
 
-        ``motion``: as for :meth:`from_base`."""
+        ``motion``: as for :meth:`from_base`. A motion holding ``to_q`` in full (an older file)
+        on another ``base`` is added as a difference against the base it records, when that
+        one loads (:func:`recorded_base_unet`)."""
         adapter = motion if isinstance(motion, LampMotionAdapter) else LampMotionAdapter.from_pretrained(motion)
         if base is None and adapter.config.base:
             loaded = load_recorded_base(adapter.config.base, adapter.source, dtype)
         else:
             loaded = load_base(resolve_base(base), dtype=dtype)
-        return cls.from_base(loaded, adapter, allow_other_base=allow_other_base)
+        trained_base, note = recorded_base_unet(adapter.config.base, adapter.base_weights, base, dtype, adapter.source)
+        if note:
+            warnings.warn(note, OtherBaseWarning, stacklevel=2)
+        return cls.from_base(loaded, adapter, allow_other_base=allow_other_base, trained_base=trained_base)
 
     # ---- pieces ----------------------------------------------------------------------
     @torch.no_grad()
