@@ -34,10 +34,10 @@ def option(parser, flag: str):
 def test_the_flags_defaults_and_help_are_the_fields(command):
     parser = subparser(command)
     for spec in fields(SamplingSettings):
-        if not spec.metadata["cli"]:  # frame_init: a training config's setting, with no flag
+        if not spec.metadata["cli"]:
             continue
         flag = spec.metadata["flag"] or ("--no-" if spec.default is True else "--") + spec.name.replace("_", "-")
-        if command == "edit" and spec.name == "shared_noise":
+        if command == "edit" and spec.name in ("shared_noise", "frame_init"):  # the inversion sets where sampling starts
             assert not any(flag in action.option_strings for action in parser._actions)
             continue
         action = option(parser, flag)
@@ -62,11 +62,11 @@ def test_the_suite_takes_only_the_given_sampling_flags():
 
 @pytest.mark.parametrize("given,given_by,values,sources", [
     ({}, "settings", dict(frames=8, height=32, width=32, steps=25, guidance=4.0, window=8),
-     {"steps": "motion file", "guidance": "motion file"}),
-    (dict(sampling_steps=3), "command line", dict(frames=8, steps=3, guidance=4.0),
-     {"steps": "command line", "guidance": "motion file"}),
+     {"steps": "motion file", "guidance": "motion file", "frame_init": "default"}),
+    (dict(sampling_steps=3, frame_init=True), "command line", dict(frames=8, steps=3, guidance=4.0, frame_init=True),
+     {"steps": "command line", "guidance": "motion file", "frame_init": "command line"}),
     (dict(frames=20, height=64, guidance=1.0), "call", dict(frames=20, height=64, width=32, window=8, guidance=1.0),
-     {"steps": "motion file", "guidance": "call"}),
+     {"steps": "motion file", "guidance": "call", "frame_init": "default"}),
 ])
 def test_resolution_against_a_motion_file(given, given_by, values, sources):
     resolved = SamplingSettings(**given).resolve(read_motion_header(OLD_FILE), given_by)

@@ -37,6 +37,7 @@ from tokenizers import AddedToken
 from tqdm import tqdm
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from lamp_motion.data.toy.motions import STRONG_TEXTURE_RANGE
 from lamp_motion.data.toy.scene import BACKGROUNDS, COLOURS, SHAPES, Scene, caption, draw
 
 BOS, EOS, UNK = "<|startoftext|>", "<|endoftext|>", "<|unknown|>"
@@ -76,6 +77,8 @@ class BuildConfig:
     caption_dropout: float = 0.1  # share of empty prompts, for classifier-free guidance
     ema_decay: float = 0.999  # EMA of the UNet (and text encoder) weights that get saved
     threads: int = 2  # torch CPU threads
+    texture: str = "mixed"  # the stills' backgrounds: "mixed" (half striped at TEXTURE_RANGE) or "strong" (all
+    # striped at amplitude 0.9-1): with --init-from, a fine-tune in a shifted style (benchmarks/bench_motion_delta.py)
 
 
 def build_tokenizer(max_length: int) -> CLIPTokenizer:
@@ -141,14 +144,17 @@ def build_scheduler() -> DDIMScheduler:
                          clip_sample=False, set_alpha_to_one=False, steps_offset=1)
 
 
-def random_scene(rng: np.random.Generator) -> Scene:
-    """A uniformly random toy still: any shape, colour, background, texture, place and angle."""
+def random_scene(rng: np.random.Generator, texture: str = "mixed") -> Scene:
+    """A uniformly random toy still: any shape, colour, background, texture, place and angle.
+
+    ``texture``: "mixed" (half of the stills striped at TEXTURE_RANGE) or "strong" (all at STRONG_TEXTURE_RANGE)."""
     size = float(rng.uniform(*SIZE_RANGE))
     low, high = size / 2 + MARGIN, 1 - size / 2 - MARGIN
     return Scene(
         shape=str(rng.choice(SHAPES)), colour=str(rng.choice(list(COLOURS))),
         background=str(rng.choice(list(BACKGROUNDS))),
-        texture=float(rng.uniform(*TEXTURE_RANGE)) if rng.random() < 0.5 else 0.0,
+        texture=(float(rng.uniform(*STRONG_TEXTURE_RANGE)) if texture == "strong"
+                 else float(rng.uniform(*TEXTURE_RANGE)) if rng.random() < 0.5 else 0.0),
         x=float(rng.uniform(low, high)), y=float(rng.uniform(low, high)), size=size,
         angle=float(rng.uniform(0.0, 360.0)),
     )
@@ -157,7 +163,7 @@ def random_scene(rng: np.random.Generator) -> Scene:
 def render_stills(config: BuildConfig) -> tuple[torch.Tensor, list[str]]:
     """``(n, 3, h, w)`` images in [-1, 1] and their captions."""
     rng = np.random.default_rng(config.seed)
-    scenes = [random_scene(rng) for _ in range(config.images)]
+    scenes = [random_scene(rng, config.texture) for _ in range(config.images)]
     pixels = np.stack([draw(scene, config.resolution) for scene in tqdm(scenes, desc="render", leave=False)])
     images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (n, 3, h, w)
     return images, [caption(scene) for scene in scenes]
@@ -303,6 +309,8 @@ def train_unet(unet: UNet2DConditionModel, text_encoder: CLIPTextModel, tokenize
 
 def build(config: BuildConfig, out: Path) -> dict[str, float]:
     """Train every component and save the pipeline to ``out``; returns the build record."""
+    if config.texture not in ("mixed", "strong"):
+        raise ValueError(f"--texture {config.texture!r} is not one of mixed, strong")
     if config.vae_from and config.init_from and Path(config.vae_from) != Path(config.init_from):
         raise ValueError("--init-from reuses that build's VAE; leave out --vae-from or give it the same folder")
     torch.set_num_threads(config.threads)

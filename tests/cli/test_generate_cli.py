@@ -7,9 +7,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from lamp_motion.cli.main import main
+from lamp_motion.models import LampMotionAdapter, VideoUNet, read_motion_header
+from lamp_motion.models.loading import load_base_unet
 from lamp_motion.video_io import read_video
 from tests.helpers import generate, make_tiny_pipeline
 
@@ -101,11 +104,30 @@ def test_frame_init_is_a_flag_both_ways_and_recorded(motion_file, tmp_path):
     assert np.array_equal(runs["default"][1], runs["off"][1]) and not np.array_equal(runs["on"][1], runs["off"][1])
 
 
-def test_motion_for_another_base_is_refused(motion_file, tmp_path, capsys):
+def test_motion_for_another_base_is_added_with_a_note_or_refused_when_held_in_full(motion_file, tmp_path, capsys):
     other = tmp_path / "other-sd"
-    make_tiny_pipeline(seed=4).save_pretrained(other)
-    assert generate("--motion", str(motion_file), "--prompt", "x", "--base", str(other), "--out", str(tmp_path)) == 2
-    assert "trained on another base" in capsys.readouterr().err
+    make_tiny_pipeline(seed=4).save_pretrained(other)  # same shapes, other weights: a "fine-tune"
+    out = tmp_path / "videos"
+    assert generate("--motion", str(motion_file), "--prompt", "x", "--base", str(other), "--out", str(out)) == 0
+    assert f"note: {motion_file} was trained on " in capsys.readouterr().out
+    assert list(out.glob("*.mp4"))
+
+    header = read_motion_header(motion_file)
+    full = LampMotionAdapter.from_motion_file(header)
+    with torch.no_grad():  # the same motion held as today's older files hold it: to_q in full
+        video = VideoUNet.from_unet2d(load_base_unet(header.base), full)
+    full = LampMotionAdapter.from_video_unet(video, base=str(tmp_path / "gone"), base_weights="full")
+    full.save_motion_file(tmp_path / "full.safetensors")
+    assert generate("--motion", str(tmp_path / "full.safetensors"), "--prompt", "x", "--base", str(other),
+                    "--out", str(tmp_path)) == 2  # its recorded base does not load: refused as before
+    err = capsys.readouterr()
+    assert "trained on another base" in err.err and "does not load" in err.out
+
+    full = LampMotionAdapter.from_video_unet(video, base=header.base, base_weights="full")
+    full.save_motion_file(tmp_path / "full.safetensors")  # its recorded base loads: turned into a difference
+    assert generate("--motion", str(tmp_path / "full.safetensors"), "--prompt", "x", "--base", str(other),
+                    "--out", str(tmp_path / "converted")) == 0
+    assert "added to this base's" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", ["generate", "edit"])

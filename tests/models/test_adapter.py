@@ -15,6 +15,7 @@ from lamp_motion.models import (
     LampMotionAdapter,
     MotionFileError,
     MotionOptions,
+    OtherBaseWarning,
     VideoUNet,
     load_motion,
     read_motion_header,
@@ -88,7 +89,8 @@ def test_save_pretrained_round_trips_config_tensors_and_dtype(tmp_path, dtype):
     loaded = LampMotionAdapter.from_pretrained(tmp_path / "motion", dtype=TORCH_DTYPES[dtype])
     assert public(loaded.config) == public(adapter.config)
     assert loaded.dtype == TORCH_DTYPES[dtype]
-    expected = {name: t.to(TORCH_DTYPES[dtype]) for name, t in video.trainable_parameters().items()}
+    expected = {name: t.to(TORCH_DTYPES[dtype]) for name, t in adapter.tensors().items()}
+    assert expected.keys() == set(video.trainable_parameter_names())
     assert all(torch.equal(loaded.state_dict()[name], expected[name]) for name in expected)
     assert LampMotionAdapter.from_pretrained(tmp_path / "motion").dtype == torch.float32  # diffusers' default
 
@@ -119,7 +121,8 @@ def test_rewriting_an_old_file_keeps_its_metadata_and_tensors(tmp_path):
         old_metadata, new_metadata = old.metadata(), new.metadata()
         assert all(torch.equal(old.get_tensor(name), new.get_tensor(name)) for name in old.keys())
         assert sorted(old.keys()) == sorted(new.keys())
-    assert new_metadata == {**old_metadata, "stride": "2"}  # the stride, read from the recorded config, now has a key
+    # The stride, read from the recorded config, now has a key, and so has the form of its to_q (in full).
+    assert new_metadata == {**old_metadata, "stride": "2", "base_weights": "full"}
 
 
 def test_save_motion_writes_through_the_adapter_and_refuses_unknown_metadata(tmp_path):
@@ -143,10 +146,14 @@ def test_from_video_unet_copies_the_tensors():
 
 
 def test_wrong_base_or_options_give_the_clear_error():
-    _, adapter = trained_adapter()
-    with pytest.raises(MotionFileError, match="trained on another base.*allow_other_base"):
-        VideoUNet.from_unet2d(make_tiny_unet(seed=3), adapter)
-    VideoUNet.from_unet2d(make_tiny_unet(seed=3), adapter, allow_other_base=True)
+    video, adapter = trained_adapter()
+    with pytest.warns(OtherBaseWarning, match="trained on 'some/base', not this base"):
+        VideoUNet.from_unet2d(make_tiny_unet(seed=3), adapter)  # a difference: added, with a note
+    full = LampMotionAdapter.from_video_unet(video, base="some/base", base_weights="full")
+    with pytest.raises(MotionFileError, match="trained on another base .*'some/base'.*allow_other_base"):
+        VideoUNet.from_unet2d(make_tiny_unet(seed=3), full)
+    with pytest.warns(OtherBaseWarning, match="replace this base's"):
+        VideoUNet.from_unet2d(make_tiny_unet(seed=3), full, allow_other_base=True)
     with pytest.raises(MotionFileError, match="trained with options"):
         VideoUNet.from_unet2d(make_tiny_unet(0), adapter, options=MotionOptions(temporal_attention=False, groupnorm="per_frame"))
     with pytest.raises(MotionFileError, match=r"tensor '.*' has shape .*, expected .*another base"):

@@ -13,7 +13,7 @@ from tests.helpers import inputs, make_tiny_unet, randomise_added
 OPTIONS = MotionOptions(groupnorm="per_frame")
 
 
-def motion(seed: int, shift: float) -> LampMotionAdapter:
+def motion(seed: int, shift: float, base_weights: str = "difference") -> LampMotionAdapter:
     """A "trained" motion of the tiny base (seed 0): random motion layers, to_q moved by ``shift``."""
     video = VideoUNet.inflate(make_tiny_unet(0), OPTIONS)
     randomise_added(video, seed=seed)
@@ -21,7 +21,7 @@ def motion(seed: int, shift: float) -> LampMotionAdapter:
         for name, p in video.trainable_parameters().items():
             if name.endswith("attn1.to_q.weight"):
                 p.add_(shift)
-    return LampMotionAdapter.from_video_unet(video)
+    return LampMotionAdapter.from_video_unet(video, base_weights=base_weights)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,9 @@ def test_each_branch_is_weighted_and_the_base_weights_add_their_changes(a, b):
     base = to_q(VideoUNet.inflate(make_tiny_unet(0), OPTIONS))
     video = mixed([a, b], [0.7, 0.4])
     held_a, held_b = a.tensors(), b.tensors()
+    assert a.base_weights == b.base_weights == "difference"  # what to_q changed, as motion files hold it
     for name, q in to_q(video).items():
-        expected = base[name] + 0.7 * (held_a[name] - base[name]) + 0.4 * (held_b[name] - base[name])
+        expected = base[name] + 0.7 * held_a[name] + 0.4 * held_b[name]
         assert torch.allclose(q, expected, atol=1e-6)
     layer = next(m for m in video.motion_layers() if isinstance(m, MotionConv2d))
     video.context.num_frames = 5
@@ -123,3 +124,10 @@ def test_a_merged_file_applies_its_motions_exactly_as_mixing_them(a, b, tmp_path
     with pytest.raises(ValueError, match="trained on different bases"):
         merge_motions([a, different], None, tmp_path / "bad.safetensors")
     assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_a_motion_holding_to_q_in_full_mixes_as_its_difference_does(a, b):
+    full = motion(seed=7, shift=0.05, base_weights="full")  # a, as older files hold it
+    assert full.base_weights == "full"
+    assert torch.allclose(out(mixed([full, b], [0.7, 0.4])), out(mixed([a, b], [0.7, 0.4])), atol=1e-5)
+    assert not torch.allclose(out(mixed([full, b], [0.7, 0.4])), out(mixed([a, b], [0.4, 0.7])), atol=1e-3)

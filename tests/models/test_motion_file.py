@@ -6,7 +6,16 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from lamp_motion.models import MotionFileError, MotionOptions, VideoUNet, load_motion, read_motion_header, save_motion
+from lamp_motion.models import (
+    LampMotionAdapter,
+    MotionFileError,
+    MotionOptions,
+    OtherBaseWarning,
+    VideoUNet,
+    load_motion,
+    read_motion_header,
+    save_motion,
+)
 from tests.helpers import inputs, make_tiny_unet, trained_video
 
 
@@ -18,9 +27,11 @@ def test_round_trip_gives_identical_outputs(tmp_path, dtype):
     with safe_open(str(path), framework="pt") as f:
         assert sorted(f.keys()) == sorted(video.trainable_parameter_names())
     if dtype != "fp32":  # the file holds rounded values: compare with a model rounded the same way
-        with torch.no_grad():
-            for p in video.trainable_parameters().values():
-                p.copy_(p.to(getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[dtype])).float())
+        rounded = getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[dtype])
+        with torch.no_grad():  # the base's own weights are held as a difference from the base: that is rounded
+            for name, p in video.trainable_parameters().items():
+                base = video.base_tensors.get(name, torch.zeros_like(p))
+                p.copy_(base + (p - base).to(rounded).float())
     fresh = VideoUNet.inflate(make_tiny_unet(0), MotionOptions(groupnorm="per_frame"))
     header = load_motion(fresh, path)
     assert header.prompt == "horse run" and header.options == MotionOptions(groupnorm="per_frame")
@@ -54,15 +65,18 @@ def test_file_holds_only_trainable_tensors_and_metadata(tmp_path):
     video = trained_video()
     path = save_motion(video, tmp_path / "m.safetensors")
     header = read_motion_header(path)
-    assert header.metadata["dtype"] == "fp16"
+    assert header.metadata["dtype"] == "fp16" and header.base_weights == "difference"
     assert header.base_fingerprint == video.base_fingerprint
     size = path.stat().st_size
     trainable = sum(p.numel() for p in video.trainable_parameters().values())
     assert 2 * trainable <= size < 2 * trainable + 64 * 1024
-    with safe_open(str(path), framework="pt") as f:  # each tensor is its parameter rounded to fp16
+    # Each tensor is its parameter rounded to fp16; the base's own (to_q) less the base's values first.
+    assert video.base_tensors.keys() == {n for n in video.trainable_parameter_names() if n.endswith("attn1.to_q.weight")}
+    with safe_open(str(path), framework="pt") as f:
         for name, p in video.trainable_parameters().items():
             stored = f.get_tensor(name)
-            assert stored.dtype == torch.float16 and torch.equal(stored, p.detach().half())
+            expected = p.detach() - video.base_tensors[name] if name in video.base_tensors else p.detach()
+            assert stored.dtype == torch.float16 and torch.equal(stored, expected.half())
 
 
 def test_other_architecture_names_the_first_mismatching_tensor(tmp_path):
@@ -72,14 +86,16 @@ def test_other_architecture_names_the_first_mismatching_tensor(tmp_path):
         load_motion(other, path)
 
 
-def test_other_weights_fail_unless_allowed(tmp_path):
-    path = save_motion(trained_video(seed=0), tmp_path / "m.safetensors")
+def test_full_to_q_on_other_weights_fails_unless_allowed(tmp_path):
+    video = trained_video(seed=0)
+    path = LampMotionAdapter.from_video_unet(video, base_weights="full").save_motion_file(tmp_path / "m.safetensors")
     other = VideoUNet.inflate(make_tiny_unet(seed=3), MotionOptions(groupnorm="per_frame"))
     before = {n: p.clone() for n, p in other.trainable_parameters().items()}
     with pytest.raises(MotionFileError, match="trained on another base.*allow_other_base"):
         load_motion(other, path)
     assert all(torch.equal(before[n], p) for n, p in other.trainable_parameters().items())  # nothing half-loaded
-    load_motion(other, path, allow_other_base=True)
+    with pytest.warns(OtherBaseWarning, match="replace this base's"):
+        load_motion(other, path, allow_other_base=True)
 
 
 def test_same_base_in_half_precision_matches_fingerprint(tmp_path):

@@ -39,7 +39,7 @@ def add_shared_arguments(parser: argparse.ArgumentParser, required: bool = True,
     parser.add_argument("--fps", type=frame_rate, default=8.0, help="frame rate of the written mp4 and gif")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--dtype", default="auto", choices=DTYPES, help="weights dtype (default: fp16 on GPU, fp32 on CPU)")
-    parser.add_argument("--allow-other-base", action="store_true", help="apply the motion to a base it was not trained on")
+    parser.add_argument("--allow-other-base", action="store_true", help="apply a motion file holding to_q in full (older versions) to a base it was not trained on, replacing that base's to_q (a current file on a fine-tune of its base needs no flag: its change is added)")
 
 
 def add_parser(subparsers) -> None:

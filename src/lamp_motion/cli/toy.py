@@ -44,7 +44,7 @@ def add_parser(subparsers) -> None:
                         help="comma-separated background families (pale, dark) and/or names (see "
                              "lamp_motion.data.toy.scene.ALL_BACKGROUNDS; default: black, grey, navy, white)")
     making.add_argument("--texture", default="mixed", metavar="KIND",
-                        help="background texture: mixed (half striped), none or striped (default: %(default)s)")
+                        help="background texture: mixed (half striped), none, striped or strong (all striped at amplitude 0.9-1) (default: %(default)s)")
     making.add_argument("--size-range", type=_size_range, default=None, metavar="LO,HI",
                         help="object size at the start, fractions of the image side (default: the motion's own)")
     making.add_argument("--speed-scale", type=float, default=1.0, metavar="K",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,10 @@ from .. import __version__
 from ..builtin import resolve_base
 from ..errors import SettingError
 from ..files import OutputWriteError, check_output_folder, write_text_atomic
+from ..models import OtherBaseWarning
 from ..models.loading import BaseModel, load_base, load_recorded_base
 from ..models.motion_file import DTYPES, MotionFile
+from ..pipelines.lamp_pipeline import LampPipeline, recorded_base_unet
 from ..video_io import write_contact_sheet, write_video
 
 Log = Callable[[str], None]
@@ -50,6 +53,30 @@ def load_motion_base(header: MotionFile, base: str | os.PathLike[str] | None, dt
     if base is None and header.base:
         return load_recorded_base(header.base, header.path, dtype)
     return load_base(resolve_base(base), dtype=dtype)
+
+
+def video_model(base: BaseModel, motion: str | os.PathLike[str] | list, header: MotionFile, given_base: str | None,
+                allow_other_base: bool, say: Log, motion_weights=None) -> LampPipeline:
+    """``base`` inflated with ``motion`` (whose header is ``header``; a list: a mix weighted by ``motion_weights``,
+    ``header`` the first one's); a note on another base is said, not raised.
+
+    A motion file holding its base weights in full, put on a ``given_base`` other than the
+    one it records, is first turned into a difference against the recorded base when that
+    one loads (its UNet is loaded for it); otherwise it is refused unless ``allow_other_base``."""
+    trained_base, note = recorded_base_unet(header.config["base"], header.base_weights, given_base, base.unet.dtype,
+                                            header.path)
+    if note:
+        say(f"note: {note}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OtherBaseWarning)
+        pipe = LampPipeline.from_base(base, motion, allow_other_base=allow_other_base, trained_base=trained_base,
+                                      motion_weights=motion_weights)
+    for warning in caught:
+        if issubclass(warning.category, OtherBaseWarning):
+            say(f"note: {warning.message}")
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return pipe
 
 
 @dataclass

@@ -18,10 +18,9 @@ from ..pipelines.canny import first_frame_from_canny
 from ..pipelines.editing import invert_and_sample, source_clip
 from ..pipelines.first_frame import check_source
 from ..pipelines.images import fit_image, load_image
-from ..pipelines.lamp_pipeline import LampPipeline
 from ..settings import SamplingSettings, check_frame_rate, takes_sampling_keywords
 from ..video_io import read_video
-from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device, write_outputs
+from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device, video_model, write_outputs
 
 DEFAULT_STRIDE = 2  # frames taken from the source when the motion file records no training stride
 
@@ -54,7 +53,7 @@ class EditSettings:
     fps: float | None = None  # default: the source's frame rate divided by the stride
     device: str = "auto"
     dtype: str = "auto"
-    allow_other_base: bool = False
+    allow_other_base: bool = False  # as GenerateSettings.allow_other_base
 
 
 @dataclass
@@ -157,7 +156,7 @@ def edit(settings: EditSettings, log: Log | None = print, given_by: str = "setti
     # 3. The video model, then inversion of the source and generation from it.
     check_stop()
     base = load_motion_base(header, settings.base, dtype)
-    pipe = LampPipeline.from_base(base, settings.motion, allow_other_base=settings.allow_other_base).to(device)
+    pipe = video_model(base, settings.motion, header, settings.base, settings.allow_other_base, say).to(device)
     out = invert_and_sample(pipe, clip, image, settings.prompt, sampling, callback_on_step_end=on_step)
     for line in notes + out.notes:
         say(f"note: {line}")

@@ -43,7 +43,7 @@ class GenerateSettings:
     fps: float = 8.0  # frame rate of the written mp4 and gif
     device: str = "auto"  # cpu, cuda, cuda:1, ... (auto: cuda if available)
     dtype: str = "auto"  # fp32, fp16, bf16 (auto: fp16 on a GPU, fp32 on a CPU)
-    allow_other_base: bool = False  # apply the motion to a base it was not trained on
+    allow_other_base: bool = False  # apply a motion file holding to_q in full to another base, replacing its to_q
     compile: bool = False  # torch.compile the video UNet (pays off from the second video at one size)
     tf32: bool = True  # TF32 matmuls on Ampere+ GPUs
 

@@ -42,7 +42,7 @@ from ..pipelines.lamp_pipeline import LampPipeline
 from ..pipelines.long_video import generate_long
 from ..settings import ResolvedSampling, check_frame_rate
 from ..video_io import frames_from_contact_sheet
-from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device, write_outputs
+from .common import GeneratedVideo, Log, check_out, load_motion_base, resolve_device, video_model, write_outputs
 
 MAX_SEED = 2**63 - 1  # torch generators take 64-bit seeds
 MANIFEST = "manifest.json"
@@ -292,9 +292,8 @@ def _make(shared, mine: list[PlannedVideo], total: int, status: dict, save_statu
             # The last motion inflates the base's own UNet; the others a copy, so the base stays 2D for the next.
             unet = base.unet if number == len(motions) - 1 else copy.deepcopy(base.unet)
             mix = group[0].settings
-            pipe = LampPipeline.from_base(replace(base, unet=unet), motion_record(mix)["motion"],  # a path, or a list
-                                          motion_weights=mix.motion_weights,
-                                          allow_other_base=shared.allow_other_base).to(device)
+            pipe = video_model(replace(base, unet=unet), motion_record(mix)["motion"], group[0].header, shared.base,
+                               shared.allow_other_base, say, motion_weights=mix.motion_weights).to(device)
             if shared.compile:
                 compile_video_unet(pipe.unet)
             for video in group:

@@ -6,22 +6,37 @@ the video UNet's own parameter names, so its ``save_pretrained`` folder
 file (:meth:`LampMotionAdapter.save_motion_file`, what ``lamp train`` writes) hold the
 same tensors under the same names. :meth:`LampMotionAdapter.load_into` puts them onto
 an inflated base, after checking that they fit it.
+
+The base's own weights that train (``attn1.to_q`` in the paper's set) are held as a
+difference from the base they were trained on (``base_weights="difference"``): loading
+adds it to the base's values, so a motion applies to a fine-tune of its base (same
+shapes, other weights) without throwing away what the fine-tune learnt there, with an
+:class:`OtherBaseWarning` naming the base it was trained on. Differences are additive:
+two motions' differences can be summed onto one base. Older files, checkpoints and
+whole-UNet motions hold the trained values in full (``"full"``); on another base they
+are turned into a difference when the base they were trained on is given
+(``trained_base``), and otherwise replace the base's values only with
+``allow_other_base``.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
-from diffusers import ConfigMixin, ModelMixin
+from diffusers import ConfigMixin, ModelMixin, UNet2DConditionModel
 from diffusers.configuration_utils import register_to_config
 from safetensors.torch import load_file
 from torch import nn
 
 from .. import __version__
-from .fingerprint import fingerprint_mismatch
+from .attention import TemporalAttention
+from .fingerprint import fingerprint_mismatch, unet_fingerprint
+from .motion_conv import MotionConv2d
 from .motion_file import (
+    BASE_WEIGHT_FORMS,
     DTYPES,
     INT_FIELDS,
     PICKLE_SUFFIXES,
@@ -36,6 +51,10 @@ from .motion_file import (
     write_motion_file,
 )
 from .video_unet import MotionOptions, VideoUNet
+
+
+class OtherBaseWarning(UserWarning):
+    """A motion loaded onto a base other than the one it was trained on (same shapes, other weights)."""
 
 
 class LampMotionAdapter(ModelMixin, ConfigMixin):
@@ -61,6 +80,8 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
         resize: how training frames were fitted to the size ("crop" or "pad").
         training_config: the resolved training config, as YAML.
         library_version: the lamp_motion version that made the tensors.
+        base_weights: how the base's own trained weights are held: "difference" (trained
+            minus the base's) or "full" (None reads as "full", as in files without it).
 
     The tensors live in a tree of plain modules mirroring the dotted names (a module's
     child names cannot hold dots), so the state dict's keys are the video UNet's names.
@@ -71,8 +92,11 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
                  base_fingerprint: dict | None = None, prompt: str | None = None, base: str | None = None,
                  num_frames: int | None = None, height: int | None = None, width: int | None = None,
                  stride: int | None = None, steps: int | None = None, generation: dict | None = None,
-                 resize: str | None = None, training_config: str | None = None, library_version: str | None = __version__):
+                 resize: str | None = None, training_config: str | None = None, library_version: str | None = __version__,
+                 base_weights: str | None = None):
         super().__init__()
+        if base_weights is not None and base_weights not in BASE_WEIGHT_FORMS:
+            raise MotionFileError(f"base_weights={base_weights!r} is not one of {BASE_WEIGHT_FORMS}")
         if options is not None:  # a clear error for unknown, missing or mistyped options (a config.json from anyone)
             check_options(options, "this motion adapter's config")
         self.source = "this motion adapter"  # where it came from, named in error messages
@@ -102,6 +126,17 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
         """The generation settings recorded at training (``steps``, ``guidance``); empty where not recorded."""
         return dict(self.config.generation or {})
 
+    @property
+    def base_weights(self) -> str:
+        """How the base's own trained weights are held: "difference" or "full"."""
+        return self.config.base_weights or "full"
+
+    @property
+    def trained_on(self) -> str:
+        """The base the motion was trained on, in words, for messages."""
+        base = self.config.base
+        return "the built-in toy base" if base == "" else "a base it does not name" if base is None else repr(base)
+
     def tensors(self) -> dict[str, torch.Tensor]:
         """Name -> tensor, the video UNet's names."""
         return {name: param.detach() for name, param in self.named_parameters()}
@@ -111,18 +146,31 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
     def from_video_unet(cls, video_unet: VideoUNet, prompt: str | None = None, base: str | None = None,
                         num_frames: int | None = None, height: int | None = None, width: int | None = None,
                         stride: int | None = None, steps: int | None = None, generation: dict | None = None,
-                        resize: str | None = None, training_config: str | None = None) -> "LampMotionAdapter":
+                        resize: str | None = None, training_config: str | None = None,
+                        base_weights: str = "difference") -> "LampMotionAdapter":
         """An adapter holding copies (on the CPU, in their dtype) of ``video_unet``'s trainable tensors.
 
-        Refused for a video UNet that holds a mix of motions (``models.mixing``): its tensors are not one motion."""
+        ``base_weights``: "difference" holds the base's own trained weights as trained minus
+        ``video_unet.base_tensors`` (computed in float32, then in their dtype); "full" (what
+        checkpoints use: resuming is then exact) holds them as trained. A video UNet without
+        base copies (``train_layers="unet"``) gives "full" either way. Refused for a video UNet
+        that holds a mix of motions (``models.mixing``): its tensors are not one motion."""
+        if base_weights not in BASE_WEIGHT_FORMS:
+            raise ValueError(f"base_weights={base_weights!r} is not one of {BASE_WEIGHT_FORMS}")
         if any(layer.mix_weights for layer in video_unet.motion_layers()):
             raise ValueError("this video UNet holds a mix of motions (models.mixing): its trainable tensors are not one "
                              "motion; save each motion on its own (lamp motion merge writes a mix as one file)")
         tensors = {name: param.detach().to("cpu", copy=True) for name, param in video_unet.trainable_parameters().items()}
+        names, kept = video_unet.base_parameter_names(), video_unet.base_tensors
+        if base_weights == "difference" and names and all(name in kept for name in names):
+            for name in names:
+                tensors[name] = (tensors[name].float() - kept[name].float()).to(tensors[name].dtype)
+        else:
+            base_weights = "full"
         return cls._holding(tensors, options=video_unet.options.to_dict(), base_fingerprint=video_unet.base_fingerprint,
                             prompt=prompt, base=base, num_frames=num_frames, height=height, width=width, stride=stride,
                             steps=steps, generation=dict(generation or {}), resize=resize,
-                            training_config=training_config, library_version=__version__)
+                            training_config=training_config, library_version=__version__, base_weights=base_weights)
 
     @classmethod
     def _holding(cls, tensors: dict[str, torch.Tensor], **config) -> "LampMotionAdapter":
@@ -208,12 +256,14 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
         return {key: value for key, value in self.config.items() if not key.startswith("_") and key != "tensor_shapes"}
 
     # ---- using ---------------------------------------------------------------------
-    def check_fits(self, video_unet: VideoUNet, allow_other_base: bool = False) -> None:
-        """Raise MotionFileError unless these tensors fit ``video_unet`` (options, names, shapes, base).
+    def check_fits(self, video_unet: VideoUNet, allow_other_base: bool = False) -> str | None:
+        """Raise MotionFileError unless these tensors fit ``video_unet``; returns a note when its base is another.
 
         Names the first mismatching tensor and what was expected if the adapter was made
-        with other options or for a base of another architecture; fails on a base with
-        other weights unless ``allow_other_base`` (e.g. a fine-tune of the same SD)."""
+        with other options or for a base of another architecture (other shapes). On a base
+        with the same shapes but other weights (e.g. a fine-tune of the same SD): a
+        "difference" adapter fits, with a note naming the base it was trained on; a "full"
+        one fails unless ``allow_other_base`` (its values then replace the base's)."""
         if self.options != video_unet.options:
             raise MotionFileError(
                 f"{self.source} was trained with options {self.options.to_dict()}, but this video UNet has "
@@ -232,16 +282,70 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
         if extra:
             raise MotionFileError(f"{self.source} has tensor {extra[0]!r} that this video UNet does not train: it was made for another base model")
         why = fingerprint_mismatch(dict(self.config.base_fingerprint or {}), video_unet.base_fingerprint)
-        if why and not allow_other_base:
-            raise MotionFileError(f"{self.source} was trained on another base: {why}. Load the base it was trained on, or pass allow_other_base=True (--allow-other-base) to apply it anyway")
+        if why is None:
+            return None
+        if self.base_weights == "difference":
+            return (f"{self.source} was trained on {self.trained_on}, not this base ({why}); what it changed in the "
+                    f"base's own weights is added to this base's")
+        if not allow_other_base:
+            raise MotionFileError(
+                f"{self.source} was trained on another base ({self.trained_on}): {why}. It stores the base's own "
+                f"trained weights in full (a file of an older version, or a checkpoint): load the base it was trained "
+                f"on, give that base as trained_base (its weights are then added as a difference), or pass "
+                f"allow_other_base=True (--allow-other-base) to apply it anyway, replacing this base's")
+        return (f"{self.source} was trained on {self.trained_on}, not this base ({why}); it stores the base's own "
+                f"trained weights in full, which replace this base's (allow_other_base)")
 
     @torch.no_grad()
-    def load_into(self, video_unet: VideoUNet, allow_other_base: bool = False) -> None:
-        """Copy the tensors onto ``video_unet``'s trainable parameters (cast to their dtype and device), after :meth:`check_fits`."""
-        self.check_fits(video_unet, allow_other_base)
-        held = self.tensors()
+    def load_into(self, video_unet: VideoUNet, allow_other_base: bool = False,
+                  trained_base: UNet2DConditionModel | None = None) -> str | None:
+        """Put the tensors onto ``video_unet``'s trainable parameters (cast to their dtype and device), after :meth:`check_fits`.
+
+        Added layers take the held values. The base's own weights take them too when held
+        in full; held as a difference, they become ``video_unet.base_tensors`` (the base's
+        values, as inflated) plus the difference, computed in float32. ``trained_base``:
+        the 2D UNet the motion was trained on; with it a "full" adapter on another base is
+        first turned into a difference (:meth:`as_difference`). Returns the note of
+        :meth:`check_fits` (also given as an :class:`OtherBaseWarning`), None on its own base."""
+        adapter = self
+        if (self.base_weights == "full" and trained_base is not None
+                and fingerprint_mismatch(dict(self.config.base_fingerprint or {}), video_unet.base_fingerprint)):
+            adapter = self.as_difference(trained_base)
+        note = adapter.check_fits(video_unet, allow_other_base)
+        if note is not None:
+            warnings.warn(note, OtherBaseWarning, stacklevel=2)
+        held = adapter.tensors()
+        added = set(video_unet.added_parameter_names)
         for name, param in video_unet.trainable_parameters().items():
-            param.copy_(held[name].to(param.dtype))
+            if adapter.base_weights == "difference" and name not in added:
+                base = video_unet.base_tensors.get(name, param)
+                wide = torch.promote_types(param.dtype, torch.float32)
+                param.copy_(base.to(param.device, wide) + held[name].to(param.device, wide))
+            else:
+                param.copy_(held[name].to(param.dtype))
+        return note
+
+    def as_difference(self, trained_base: UNet2DConditionModel) -> "LampMotionAdapter":
+        """This adapter with the base's own trained weights held as a difference from ``trained_base``'s.
+
+        ``trained_base``: the 2D UNet (not inflated) the motion was trained on; a
+        MotionFileError when its fingerprint is not the one the adapter records. A
+        "difference" adapter is returned as it is."""
+        if self.base_weights == "difference":
+            return self
+        if any(isinstance(module, (MotionConv2d, TemporalAttention)) for module in trained_base.modules()):
+            raise ValueError("trained_base is an inflated UNet; pass the 2D base UNet the motion was trained on, "
+                             "loaded afresh")
+        why = fingerprint_mismatch(dict(self.config.base_fingerprint or {}), unet_fingerprint(trained_base))
+        if why is not None:
+            raise MotionFileError(f"the base given as the one {self.source} was trained on ({self.trained_on}) is not "
+                                  f"it: {why}; give the base it was trained on, or leave trained_base out")
+        tensors, base = self.tensors(), dict(trained_base.named_parameters())
+        for name in [name for name in tensors if name in base]:
+            tensors[name] = (tensors[name].float() - base[name].detach().to("cpu", torch.float32)).to(tensors[name].dtype)
+        adapter = self._holding(tensors, **{**self._own_config(), "base_weights": "difference"})
+        adapter.source = self.source
+        return adapter
 
 
 def _check_free(module: nn.Module, attribute: str, name: str) -> None:
@@ -271,10 +375,12 @@ def save_motion(video_unet: VideoUNet, path: str | os.PathLike, dtype: str = "fp
     return adapter.save_motion_file(path, dtype)
 
 
-def load_motion(video_unet: VideoUNet, path: str | os.PathLike, allow_other_base: bool = False) -> MotionFile:
+def load_motion(video_unet: VideoUNet, path: str | os.PathLike, allow_other_base: bool = False,
+                trained_base: UNet2DConditionModel | None = None) -> MotionFile:
     """Load a motion file onto a freshly inflated ``video_unet``; returns its header.
 
-    Fails as :meth:`LampMotionAdapter.check_fits` says, leaving ``video_unet`` unchanged."""
+    Fails as :meth:`LampMotionAdapter.check_fits` says, leaving ``video_unet`` unchanged;
+    ``allow_other_base`` and ``trained_base`` as for :meth:`LampMotionAdapter.load_into`."""
     header = read_motion_header(path)
-    LampMotionAdapter.from_motion_file(header).load_into(video_unet, allow_other_base)
+    LampMotionAdapter.from_motion_file(header).load_into(video_unet, allow_other_base, trained_base)
     return header

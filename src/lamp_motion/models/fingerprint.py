@@ -1,4 +1,4 @@
-"""A fingerprint of a base UNet, stored in motion files to catch a wrong base.
+"""A fingerprint of a base UNet, stored in motion files to tell another base (a note, or a refusal) from theirs.
 
 Two parts:
 * ``config``: sha256 of the UNet's architecture config (private ``_`` keys dropped);

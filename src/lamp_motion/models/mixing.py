@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from diffusers import UNet2DConditionModel
 from torch import nn
 
 from ..settings import MAX_MOTION_SCALE
-from .adapter import LampMotionAdapter
+from .adapter import LampMotionAdapter, OtherBaseWarning
 from .attention import TemporalAttention
 from .fingerprint import fingerprint_mismatch
 from .motion_conv import MotionConv2d
@@ -63,12 +65,13 @@ def is_mixed(video_unet: VideoUNet) -> bool:
 
 @torch.no_grad()
 def mix_motions(video_unet: VideoUNet, adapters: Sequence[LampMotionAdapter], weights: Sequence[float] | None = None,
-                allow_other_base: bool = False) -> None:
+                allow_other_base: bool = False, trained_base: UNet2DConditionModel | None = None) -> None:
     """Load ``adapters`` onto a freshly inflated ``video_unet`` (no motion loaded: its base weights still the base's),
     motion ``i`` weighted by ``weights[i]`` (default 1 each); see the module's docstring. A merged motion
     (:func:`merge_motions`) counts as its motions, their weights times its own.
 
-    Each adapter is checked first (``LampMotionAdapter.check_fits``): nothing changes when one does not fit."""
+    Each adapter is checked first (``LampMotionAdapter.check_fits``): nothing changes when one does not fit.
+    ``allow_other_base``, ``trained_base``: as for ``LampMotionAdapter.load_into``, for each motion."""
     adapters = list(adapters)
     if not adapters:
         raise ValueError("mix_motions needs at least one motion")
@@ -77,22 +80,36 @@ def mix_motions(video_unet: VideoUNet, adapters: Sequence[LampMotionAdapter], we
     adapters, weights = [part for part, _ in parts], tuple(w for _, w in parts)  # a merged file: its motions
     if is_mixed(video_unet):
         raise ValueError("this video UNet already has motions mixed in; inflate the base afresh to mix others")
-    for adapter in adapters:
-        adapter.check_fits(video_unet, allow_other_base)
     if len(adapters) == 1 and weights[0] == 1.0:
-        adapters[0].load_into(video_unet, allow_other_base)
+        adapters[0].load_into(video_unet, allow_other_base, trained_base)
         return
+    if trained_base is not None:  # full files of another base: their change against the base they were trained on
+        adapters = [a.as_difference(trained_base) if a.base_weights == "full" and fingerprint_mismatch(
+            dict(a.config.base_fingerprint or {}), video_unet.base_fingerprint) else a for a in adapters]
+    for adapter in adapters:
+        note = adapter.check_fits(video_unet, allow_other_base)
+        if note is not None:
+            warnings.warn(note, OtherBaseWarning, stacklevel=2)
 
     layers = _motion_layers(video_unet)
     in_branch = {f"{prefix}.{part}." for prefix, layer in layers.items() for part in BRANCH_PARTS[type(layer)]}
     trainable = video_unet.trainable_parameters()
     own = {name: param for name, param in trainable.items() if not any(name.startswith(p) for p in in_branch)}
-    base = {name: param.detach().float().clone() for name, param in own.items()}  # the base's, before any load
+    # The base's own values, as inflated (the video UNet's copies, else the parameters before any load).
+    kept = video_unet.base_tensors
+    base = {name: (kept[name] if name in kept else param.detach()).to(param.device, torch.float32).clone()
+            for name, param in own.items()}
     held = [adapter.tensors() for adapter in adapters]
+    # Each motion's change of them: held as a difference, or its full values less this base's.
+    changes = [{name: tensors[name].to(base[name].device, torch.float32) - (0 if adapter.base_weights == "difference"
+                                                                           else base[name]) for name in own}
+               for adapter, tensors in zip(adapters, held)]
 
-    adapters[0].load_into(video_unet, allow_other_base)  # the layers' own branches: motion 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OtherBaseWarning)  # said above, once per motion
+        adapters[0].load_into(video_unet, allow_other_base)  # the layers' own branches: motion 0
     for name, param in own.items():  # the base's weights: W_base + sum_i w_i (W_i - W_base)
-        mixed = base[name] + sum(w * (tensors[name].float() - base[name]) for w, tensors in zip(weights, held))
+        mixed = base[name] + sum(w * change[name] for w, change in zip(weights, changes))
         param.copy_(mixed.to(param.dtype))
     for prefix, layer in layers.items():
         parts = []
@@ -152,6 +169,10 @@ def merge_motions(adapters: Sequence[LampMotionAdapter], weights: Sequence[float
     parts = [(part, w * inner) for adapter, w in zip(adapters, weights) for part, inner in split_merged(adapter)]
     first = parts[0][0]
     for part, _ in parts[1:]:
+        if part.base_weights != first.base_weights:
+            raise ValueError(f"{part.source} holds the base's trained weights as {part.base_weights!r}, {first.source} "
+                             f"as {first.base_weights!r}: load the older file onto its base and save it again "
+                             f"(LampMotionAdapter.from_video_unet), then merge")
         if part.options != first.options:
             raise ValueError(f"{part.source} was trained with options {part.options.to_dict()}, {first.source} with "
                              f"{first.options.to_dict()}: only motions of the same options can be merged")

@@ -7,6 +7,10 @@ the one reader:
 
 * ``format`` ("lamp-motion/1"), ``library_version``, ``dtype`` (of the stored tensors);
 * ``options`` (MotionOptions as JSON) and ``base_fingerprint`` (JSON, see :mod:`.fingerprint`);
+* ``base_weights``: how the tensors of the base's own weights that trained (``attn1.to_q``
+  in the paper's set) are stored: "difference" (trained minus the base's, so that they add
+  onto a fine-tune of the same architecture) or "full" (the trained values; files written
+  before the key existed, checkpoints and whole-UNet motions);
 * where recorded: ``prompt``, ``base`` (the base source the motion was trained on, ""
   for the built-in one), ``num_frames`` / ``height`` / ``width`` / ``stride`` (the
   training clips'), ``steps`` (training steps done), ``resize``, ``config`` (the
@@ -43,6 +47,8 @@ from ..settings import MAX_SAMPLING_STEPS, MAX_SIDE
 from .video_unet import MotionOptions
 
 FORMAT = "lamp-motion/1"
+# How a motion file stores the base's own trained weights; files without the key hold them in full.
+BASE_WEIGHT_FORMS = ("difference", "full")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Generation settings a motion file may record, with their types.
 GENERATION_KEYS = {"steps": int, "guidance": float, "frame_init": bool}
@@ -84,6 +90,7 @@ def motion_metadata(config: dict, dtype: str) -> dict[str, str]:
         "options": json.dumps(dict(config["options"]), sort_keys=True),
         "base_fingerprint": json.dumps(dict(config["base_fingerprint"]), sort_keys=True),
         "dtype": dtype_name(dtype),
+        "base_weights": config.get("base_weights") or "full",
     }
     for field, key in TEXT_FIELDS.items():
         if config[field] is not None:
@@ -134,8 +141,12 @@ def motion_config(metadata: dict[str, str], where: object) -> dict:
             raise
         raise MotionFileError(f"{where} says it is a LAMP motion file but its header is damaged ({type(error).__name__}: "
                               f"{error}); use the motion.safetensors that `lamp train` wrote, or a checkpoint's") from error
+    form = metadata.get("base_weights", "full")
+    if form not in BASE_WEIGHT_FORMS:
+        raise MotionFileError(f"{where}: its 'base_weights' metadata is {form[:40]!r}, not one of {BASE_WEIGHT_FORMS}; "
+                              f"use the motion.safetensors that `lamp train` wrote")
     return {"options": options, "base_fingerprint": base_fingerprint, **recorded_fields(metadata, where),
-            "library_version": metadata.get("library_version")}
+            "library_version": metadata.get("library_version"), "base_weights": form}
 
 
 def check_options(values: object, where: object) -> dict:
@@ -246,6 +257,11 @@ class MotionFile:
     def base(self) -> str | None:
         """The base source the motion was trained on; None for the built-in base or where not recorded."""
         return self.config["base"] or None
+
+    @property
+    def base_weights(self) -> str:
+        """How the base's own trained weights are stored: "difference" or "full" (see the module docstring)."""
+        return self.config["base_weights"]
 
     @property
     def stride(self) -> int | None:

@@ -89,7 +89,8 @@ class MotionWeights(Protocol):
 
     options: MotionOptions
 
-    def load_into(self, video_unet: "VideoUNet", allow_other_base: bool = False) -> None: ...
+    def load_into(self, video_unet: "VideoUNet", allow_other_base: bool = False,
+                  trained_base: UNet2DConditionModel | None = None) -> str | None: ...
 
 
 def check_sd1_unet(unet: nn.Module) -> None:
@@ -146,7 +147,10 @@ class VideoUNet(nn.Module):
 
     Build it with :meth:`from_unet2d` (or :meth:`inflate`). ``unet`` is the inflated ``UNet2DConditionModel``:
     its pretrained parameters keep their names and values; the added ones are listed
-    in ``added_parameter_names``.
+    in ``added_parameter_names``. ``base_tensors`` holds CPU copies of the pretrained
+    values of :meth:`base_parameter_names` as inflated (with ``train_layers`` "lamp" or
+    "attn1"; empty for "unet", whose copy would be a second UNet, and on the meta device),
+    so that a motion file can store what training changed in them as a difference.
     """
 
     def __init__(self, unet: UNet2DConditionModel, options: MotionOptions, context: FrameContext,
@@ -158,17 +162,26 @@ class VideoUNet(nn.Module):
         self.added_parameter_names = added_parameter_names
         self.base_fingerprint = base_fingerprint
         self.report = report
+        self.base_tensors: dict[str, torch.Tensor] = {}
+        if options.train_layers != "unet":
+            params = dict(unet.named_parameters())
+            kept = {name: params[name] for name in self.base_parameter_names()}
+            if not any(param.is_meta for param in kept.values()):
+                self.base_tensors = {name: param.detach().to("cpu", copy=True) for name, param in kept.items()}
 
     @classmethod
     def from_unet2d(cls, unet: UNet2DConditionModel, adapter: MotionWeights | None = None,
-                    options: MotionOptions | None = None, allow_other_base: bool = False) -> "VideoUNet":
+                    options: MotionOptions | None = None, allow_other_base: bool = False,
+                    trained_base: UNet2DConditionModel | None = None) -> "VideoUNet":
         """Inflate ``unet`` in place and, given an ``adapter``, load its tensors (cast to the UNet's dtype and device).
 
         ``options``: the layers to add; default the adapter's options, else MotionOptions().
         The adapter is checked against the inflated model first (options, tensor names and
         shapes, base fingerprint; see ``LampMotionAdapter.check_fits``): a MotionFileError
-        says what does not fit. ``allow_other_base``: load onto a base with other weights
-        of the same architecture (e.g. a fine-tune of the same SD).
+        says what does not fit. On a base with other weights of the same shapes (e.g. a
+        fine-tune of the same SD) a motion file storing its base weights as a difference is
+        added with a note; ``allow_other_base`` and ``trained_base`` are for files storing
+        them in full (see ``LampMotionAdapter.load_into``).
 
         In place, because a copy is not free: a copy of SD 1.4's 860M-parameter UNet costs
         1.7 GB more in fp16 for a moment. ``unet`` is changed even when the adapter then
@@ -178,7 +191,7 @@ class VideoUNet(nn.Module):
             options = adapter.options
         video = cls.inflate(unet, options)
         if adapter is not None:
-            adapter.load_into(video, allow_other_base)
+            adapter.load_into(video, allow_other_base, trained_base)
         return video
 
     @classmethod
@@ -238,6 +251,11 @@ class VideoUNet(nn.Module):
                     prefix, part = f"{block_name}.attn1", block.attn1
                 wanted.update(f"{prefix}.{n}" for n, _ in part.named_parameters())
         return [name for name, _ in self.unet.named_parameters() if name in wanted]
+
+    def base_parameter_names(self) -> list[str]:
+        """The trainable set's pretrained weights (the base's own, e.g. ``attn1.to_q``), in model order."""
+        added = set(self.added_parameter_names)
+        return [name for name in self.trainable_parameter_names() if name not in added]
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         params = dict(self.unet.named_parameters())

@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
 from PIL import Image
 from tqdm.auto import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from ..builtin import resolve_base
-from ..models import LampMotionAdapter, MotionOptions, VideoUNet
-from ..models.loading import BaseModel, load_base, load_recorded_base
+from ..errors import SettingError
+from ..models import LampMotionAdapter, MotionOptions, OtherBaseWarning, VideoUNet
+from ..models.loading import BaseModel, load_base, load_base_unet, load_recorded_base
 from ..models.mixing import mix_motions
 from ..settings import ResolvedSampling, SamplingSettings
 from .images import fit_image, image_to_tensor
@@ -86,6 +88,24 @@ class LampOutput:
     notes: list[str]
 
 
+def recorded_base_unet(recorded: str | None, base_weights: str, given: str | os.PathLike | None, dtype: torch.dtype,
+                       where: object) -> tuple[UNet2DConditionModel | None, str | None]:
+    """The UNet of the base a motion holding ``to_q`` in full records, to turn it into a difference; and a note.
+
+    Only for ``base_weights == "full"`` with a ``given`` base other than the ``recorded`` one
+    ("" names the built-in base; None: not recorded); (None, None) otherwise. A recorded base
+    that does not load gives (None, a note saying so): the motion is then applied as before."""
+    if base_weights != "full" or given is None or recorded is None:
+        return None, None
+    source = str(resolve_base(recorded or None))
+    if source == str(resolve_base(given)):
+        return None, None
+    try:
+        return load_base_unet(source, dtype=dtype), None
+    except (SettingError, ValueError) as error:
+        return None, f"the base {where} was trained on does not load ({error}); it is applied as before"
+
+
 class LampPipeline(DiffusionPipeline):
     """Text + first frame -> video, with a LAMP video UNet."""
 
@@ -106,12 +126,15 @@ class LampPipeline(DiffusionPipeline):
     @classmethod
     def from_base(cls, base: BaseModel, motion: MotionSource | Sequence[MotionSource] | None = None,
                   options: MotionOptions | None = None, allow_other_base: bool = False,
+                  trained_base: UNet2DConditionModel | None = None,
                   motion_weights: Sequence[float] | None = None) -> "LampPipeline":
         """Inflate ``base`` (in place) and load a motion onto it; DDIM sampler on the base's schedule.
 
         ``motion``: a LampMotionAdapter, or what ``LampMotionAdapter.from_pretrained`` takes (a
         motion file, a save_pretrained folder, a hub id); None for no motion (``options`` then
-        say which layers to add). A list of motions mixes them, motion ``i`` weighted by
+        say which layers to add). ``allow_other_base``, ``trained_base``: as for
+        ``LampMotionAdapter.load_into`` (a motion on another base: added as a difference, with
+        an OtherBaseWarning). A list of motions mixes them, motion ``i`` weighted by
         ``motion_weights[i]`` (default 1 each; :func:`lamp_motion.models.mixing.mix_motions`); the
         first motion's options, training size and generation settings are the pipeline's."""
         motions = [] if motion is None else list(motion) if isinstance(motion, (list, tuple)) else [motion]
@@ -121,7 +144,7 @@ class LampPipeline(DiffusionPipeline):
         first = adapters[0] if adapters else None
         video = VideoUNet.inflate(base.unet, options or (first.options if first is not None else None))
         if adapters:
-            mix_motions(video, adapters, motion_weights, allow_other_base)
+            mix_motions(video, adapters, motion_weights, allow_other_base, trained_base)
         pipe = cls(base.vae, base.text_encoder, base.tokenizer, video.eval(), base.ddim_scheduler())
         pipe.trained_size = first.trained_size if first is not None else {}
         pipe.generation = first.generation if first is not None else {}
@@ -133,14 +156,21 @@ class LampPipeline(DiffusionPipeline):
                     motion_weights: Sequence[float] | None = None) -> "LampPipeline":
         """Load the base a motion was trained on (or ``base``) and the motion onto it.
 
-        ``motion``, ``motion_weights``: as for :meth:`from_base` (with several motions, the first one's base)."""
+        ``motion``, ``motion_weights``: as for :meth:`from_base` (with several motions, the first one's base).
+        A motion holding ``to_q`` in full (an older file) on another ``base`` is added as a
+        difference against the base it records, when that one loads (:func:`recorded_base_unet`)."""
         motions = list(motion) if isinstance(motion, (list, tuple)) else [motion]
         adapters = [m if isinstance(m, LampMotionAdapter) else LampMotionAdapter.from_pretrained(m) for m in motions]
-        if base is None and adapters[0].config.base:
-            loaded = load_recorded_base(adapters[0].config.base, adapters[0].source, dtype)
+        first = adapters[0]
+        if base is None and first.config.base:
+            loaded = load_recorded_base(first.config.base, first.source, dtype)
         else:
             loaded = load_base(resolve_base(base), dtype=dtype)
-        return cls.from_base(loaded, adapters, allow_other_base=allow_other_base, motion_weights=motion_weights)
+        trained_base, note = recorded_base_unet(first.config.base, first.base_weights, base, dtype, first.source)
+        if note:
+            warnings.warn(note, OtherBaseWarning, stacklevel=2)
+        return cls.from_base(loaded, adapters, allow_other_base=allow_other_base, trained_base=trained_base,
+                             motion_weights=motion_weights)
 
     # ---- pieces ----------------------------------------------------------------------
     @torch.no_grad()

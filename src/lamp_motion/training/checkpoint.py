@@ -70,7 +70,9 @@ def save_checkpoint(folder: Path, step: int, video: VideoUNet, optimizer, lr_sch
         folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".step-{step:06d}-", suffix=".tmp", dir=folder))  # a name of its own
         tmp.chmod(0o755)  # mkdtemp's folder is private; a checkpoint is not
-        LampMotionAdapter.from_video_unet(video, steps=step).save_motion_file(tmp / "motion.safetensors", dtype="fp32")
+        # In full: resuming onto the same base is then exact (a difference added back may round).
+        adapter = LampMotionAdapter.from_video_unet(video, steps=step, base_weights="full")
+        adapter.save_motion_file(tmp / "motion.safetensors", dtype="fp32")
         tensors, groups = _optimizer_to_files(optimizer.state_dict())
         with atomic_path(tmp / "optimizer.safetensors") as temporary:
             save_file(tensors, str(temporary))

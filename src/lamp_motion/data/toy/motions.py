@@ -30,7 +30,11 @@ MARGIN = 0.03  # the gap, as a fraction of the image side, kept between the obje
 FIT = 1.0 - 2.0 * MARGIN  # the most an object's extent plus its travel may span along x or y
 TEXTURED_SHARE = 0.5  # the share of sampled scenes that get a striped background
 TEXTURE_RANGE = (0.2, 0.8)  # the texture amplitude of a striped background
-TEXTURES = ("mixed", "none", "striped")  # background texture choices: TEXTURED_SHARE striped, all plain, all striped
+# The texture amplitude of "strong": the shifted style a fine-tune of the built-in base learns
+# (tools/build_toy_base.py --texture strong; benchmarks/bench_motion_delta.py).
+STRONG_TEXTURE_RANGE = (0.9, 1.0)
+# Background texture choices: TEXTURED_SHARE striped, all plain, all striped, all striped at STRONG_TEXTURE_RANGE.
+TEXTURES = ("mixed", "none", "striped", "strong")
 MIN_SIZE = 0.1  # the least object size a Variation may ask for (about 3 px at 32 px, what tracking needs)
 LARGEST_GROWN = 0.5  # the largest size "grow" reaches
 SMALLEST_SHRUNK = 0.2  # the smallest size "shrink" reaches
@@ -122,12 +126,13 @@ class Motion:
         geometry, params = self.place(rng, self.size_range(variation), variation.speed_scale)
         striped = rng.random() < TEXTURED_SHARE  # drawn for every choice, so the draws after it do not depend on it
         if texture != "mixed":
-            striped = texture == "striped"
+            striped = texture in ("striped", "strong")
+        amplitudes = STRONG_TEXTURE_RANGE if texture == "strong" else TEXTURE_RANGE
         content = {
             "shape": shape or str(rng.choice(self.shapes)),
             "colour": colour or str(rng.choice(sorted(COLOURS))),
             "background": background or str(rng.choice(sorted(BACKGROUNDS))),  # the base model's four
-            "texture": float(rng.uniform(*TEXTURE_RANGE)) if striped else 0.0,
+            "texture": float(rng.uniform(*amplitudes)) if striped else 0.0,
             "angle": float(rng.uniform(0.0, 360.0)),
         }
         content.update(geometry)

@@ -100,14 +100,20 @@ def _shape_vertices(shape: str, cx: float, cy: float, r: float, angle: float) ->
     return points
 
 
+TEXTURE_CONTRAST = 40.0  # 0-255 swing of the stripes at texture 1
+
+
+def stripes(height: int, width: int) -> np.ndarray:
+    """The background texture's pattern ``(h, w)`` in -1..1: soft diagonal stripes that do not move with the object."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    return np.sin((xx + yy) * (2 * math.pi / max(height, width) * 4))
+
+
 def _background(scene: Scene, height: int, width: int) -> np.ndarray:
     colour = np.array(ALL_BACKGROUNDS[scene.background], dtype=np.float32)
     image = np.broadcast_to(colour, (height, width, 3)).copy()
     if scene.texture > 0:
-        # Soft diagonal stripes, a fixed texture that does not move with the object.
-        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-        stripes = np.sin((xx + yy) * (2 * math.pi / max(height, width) * 4))
-        image += (scene.texture * 40.0) * stripes[..., None]
+        image += (scene.texture * TEXTURE_CONTRAST) * stripes(height, width)[..., None]
     return image
 
 

@@ -68,7 +68,7 @@ class SetOptions:
     colours: list[str]  # the colours dealt in turn (after picking num_colours of them)
     num_colours: int | None  # how many colours were asked for; None = all given
     backgrounds: list[str]  # the backgrounds dealt in turn
-    texture: str  # one of TEXTURES: "mixed" (TEXTURED_SHARE striped), "none" or "striped"
+    texture: str  # one of TEXTURES: "mixed" (TEXTURED_SHARE striped), "none", "striped" or "strong" (amplitude 0.9-1)
     size_range: list[float]  # [least, largest] start size, fractions of the shorter side
     speed_scale: float  # multiplies the motion's speed (see lamp_motion.data.toy.motions.Variation)
 
@@ -96,7 +96,8 @@ def resolve_options(
     ``num_colours``: keep the first N of a shuffle (seeded by ``seed``) of those colours.
     ``backgrounds``: family names (``pale``, ``dark``) and/or background names, or
     one family name (default: the base model's four, ``sorted(BACKGROUNDS)``).
-    ``texture``: ``mixed``, ``none`` or ``striped``. ``size_range``: start sizes
+    ``texture``: ``mixed``, ``none``, ``striped`` or ``strong`` (every background striped at
+    amplitude 0.9-1: the style of the toy fine-tune in benchmarks/bench_motion_delta.py). ``size_range``: start sizes
     (default: the motion's own). ``speed_scale``: multiplies the motion's speed.
     """
     moving = get_motion(motion)
