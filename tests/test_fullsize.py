@@ -120,11 +120,16 @@ def test_sd14_end_to_end_train_save_reload_generate_long_edit(tmp_path, monkeypa
     pipe = LampPipeline.from_base(random_base(seed=0), str(motion))
     loaded = pipe.unet.trainable_parameters()
     assert loaded.keys() == weights.keys()
+    base = pipe.unet.base_tensors  # the base's attn1.to_q: the file holds what training changed in it
     with safe_open(str(motion), framework="pt") as handle:
         for name, value in weights.items():
             stored = handle.get_tensor(name)
-            assert torch.equal(stored, value.half()), name
-            assert torch.equal(loaded[name], stored.float()), name
+            if name in base:
+                assert torch.equal(stored, (value.float() - base[name].float()).half()), name
+                assert torch.equal(loaded[name], base[name].float() + stored.float()), name
+            else:
+                assert torch.equal(stored, value.half()), name
+                assert torch.equal(loaded[name], stored.float()), name
     del weights
 
     # 4. Generation: 2 DDIM steps with guidance from a first frame; frame 1 stays its latent.
