@@ -79,16 +79,19 @@ def fine_tune(work: Path, steps: int, batch: int, images: int, threads: int) -> 
     return out, (time.perf_counter() - started) / 60
 
 
-def tune(work: Path, motion: str, base: Path | None, texture: str, seed: int, steps: int | None) -> tuple[Path, float | None]:
-    """A motion tuned on ``base`` (None: the built-in one) from a set with ``texture``; its minutes (None: reused)."""
+def tune(work: Path, motion: str, base: Path | None, texture: str, seed: int, steps: int | None,
+         to_q_rank: int = 0) -> tuple[Path, float | None]:
+    """A motion tuned on ``base`` (None: the built-in one) from a set with ``texture``, to_q in full (``to_q_rank``
+    0) or as a LoRA of that rank; the motion file and its minutes (None: reused)."""
     name = f"{motion}-{'finetune' if base else 'base'}-seed{seed}" + (f"-{steps}s" if steps else "")
+    name += f"-lora{to_q_rank}" if to_q_rank else ""
     motion_file = work / name / "motion.safetensors"
     if motion_file.is_file():
         return motion_file, None
     data = work / "data" / f"{motion}-{texture}-seed{seed}"
     if not data.exists():
         make_set(motion, data, num_videos=12, num_frames=24, seed=100 + seed, colours=TRAIN_COLOURS, texture=texture)
-    overrides = [f"data={data}", f"output_dir={work / name}", "validate_every=0", f"seed={seed}"]
+    overrides = [f"data={data}", f"output_dir={work / name}", "validate_every=0", f"seed={seed}", f"to_q_rank={to_q_rank}"]
     overrides += [f"base={base}"] if base else []
     config = load_config(TrainConfig, toy_config(motion), overrides)
     config = replace(config, **({"steps": steps} if steps else {}))

@@ -153,7 +153,9 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
         ``base_weights``: "difference" holds the base's own trained weights as trained minus
         ``video_unet.base_tensors`` (computed in float32, then in their dtype); "full" (what
         checkpoints use: resuming is then exact) holds them as trained. A video UNet without
-        base copies (``train_layers="unet"``) gives "full" either way. Refused for a video UNet
+        base copies (``train_layers="unet"``) gives "full" either way; one whose to_q trains
+        as a LoRA (``to_q_rank``) holds none of the base's weights, only the LoRA, whose change
+        adds onto any base: "difference" either way. Refused for a video UNet
         that holds a mix of motions (``models.mixing``): its tensors are not one motion."""
         if base_weights not in BASE_WEIGHT_FORMS:
             raise ValueError(f"base_weights={base_weights!r} is not one of {BASE_WEIGHT_FORMS}")
@@ -162,7 +164,7 @@ class LampMotionAdapter(ModelMixin, ConfigMixin):
                              "motion; save each motion on its own (lamp motion merge writes a mix as one file)")
         tensors = {name: param.detach().to("cpu", copy=True) for name, param in video_unet.trainable_parameters().items()}
         names, kept = video_unet.base_parameter_names(), video_unet.base_tensors
-        if base_weights == "difference" and names and all(name in kept for name in names):
+        if base_weights == "difference" and all(name in kept for name in names):  # none with a to_q LoRA
             for name in names:
                 tensors[name] = (tensors[name].float() - kept[name].float()).to(tensors[name].dtype)
         else:

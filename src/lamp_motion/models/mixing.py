@@ -11,7 +11,9 @@ A motion changes the base in two ways, and each is mixed as it adds up:
   memory and time;
 * the base's own weights a motion retrained (``attn1.to_q``; every ``attn1`` weight or the
   whole UNet with other ``train_layers``) are linear, so their changes add:
-  ``W = W_base + sum_i w_i * (W_i - W_base)``.
+  ``W = W_base + sum_i w_i * (W_i - W_base)``; a LoRA of ``to_q`` (``to_q_rank``) changes it
+  by ``B_i @ A_i``, so a mix adds ``sum_i w_i * B_i @ A_i`` to the base's ``to_q`` weight
+  and empties the LoRA (``B = 0``).
 
 One motion at weight 1 is loaded as :meth:`LampMotionAdapter.load_into` loads it (bit-identical).
 """
@@ -34,7 +36,7 @@ from .attention import TemporalAttention
 from .fingerprint import fingerprint_mismatch
 from .motion_conv import MotionConv2d
 from .motion_file import DTYPES, MotionFileError, dtype_name, motion_metadata, write_motion_file
-from .video_unet import VideoUNet
+from .video_unet import LORA_ADAPTER, VideoUNet, to_q_loras
 
 # The parts of a motion layer that make its branch, which a mixed-in motion brings its own copy of.
 BRANCH_PARTS = {MotionConv2d: ("conv1d", "conv_gate"), TemporalAttention: ("norm_temp", "attn_temp")}
@@ -94,7 +96,10 @@ def mix_motions(video_unet: VideoUNet, adapters: Sequence[LampMotionAdapter], we
     layers = _motion_layers(video_unet)
     in_branch = {f"{prefix}.{part}." for prefix, layer in layers.items() for part in BRANCH_PARTS[type(layer)]}
     trainable = video_unet.trainable_parameters()
-    own = {name: param for name, param in trainable.items() if not any(name.startswith(p) for p in in_branch)}
+    loras = to_q_loras(video_unet.unet)
+    in_lora = tuple(f"{prefix}.{part}." for prefix in loras for part in ("lora_A", "lora_B"))
+    own = {name: param for name, param in trainable.items()
+           if not any(name.startswith(p) for p in in_branch) and not name.startswith(in_lora)}
     # The base's own values, as inflated (the video UNet's copies, else the parameters before any load).
     kept = video_unet.base_tensors
     base = {name: (kept[name] if name in kept else param.detach()).to(param.device, torch.float32).clone()
@@ -111,6 +116,13 @@ def mix_motions(video_unet: VideoUNet, adapters: Sequence[LampMotionAdapter], we
     for name, param in own.items():  # the base's weights: W_base + sum_i w_i (W_i - W_base)
         mixed = base[name] + sum(w * change[name] for w, change in zip(weights, changes))
         param.copy_(mixed.to(param.dtype))
+    for prefix, lora in loras.items():  # to_q's LoRAs, folded into its weight: W_base + sum_i w_i B_i A_i
+        weight = lora.base_layer.weight
+        change = sum(w * (tensors[f"{prefix}.lora_B.{LORA_ADAPTER}.weight"].to(weight.device, torch.float32)
+                          @ tensors[f"{prefix}.lora_A.{LORA_ADAPTER}.weight"].to(weight.device, torch.float32))
+                     for w, tensors in zip(weights, held))
+        weight.copy_((weight.float() + change).to(weight.dtype))
+        lora.lora_B[LORA_ADAPTER].weight.zero_()
     for prefix, layer in layers.items():
         parts = []
         for tensors in held[1:]:

@@ -87,7 +87,7 @@ def motion_metadata(config: dict, dtype: str) -> dict[str, str]:
     metadata = {
         "format": FORMAT,
         "library_version": config["library_version"] or "",
-        "options": json.dumps(dict(config["options"]), sort_keys=True),
+        "options": json.dumps(written_options(config["options"]), sort_keys=True),
         "base_fingerprint": json.dumps(dict(config["base_fingerprint"]), sort_keys=True),
         "dtype": dtype_name(dtype),
         "base_weights": config.get("base_weights") or "full",
@@ -101,6 +101,11 @@ def motion_metadata(config: dict, dtype: str) -> dict[str, str]:
     if config["generation"]:
         metadata["generation"] = json.dumps(dict(config["generation"]))
     return metadata
+
+
+def written_options(options: dict) -> dict:
+    """``options`` as a file records them: ``to_q_rank`` only when a LoRA (files of rank 0 stay as earlier versions wrote them)."""
+    return {key: value for key, value in dict(options).items() if not (key == "to_q_rank" and not value)}
 
 
 def recorded_fields(metadata: dict[str, str], where: object = "the motion metadata") -> dict:
@@ -154,7 +159,7 @@ def check_options(values: object, where: object) -> dict:
 
     Every option in :data:`REQUIRED_OPTIONS` must be there; each value must have its
     field's type (``motion_conv: true``, ``conv_mode: "causal"``); options added later
-    (``train_layers``, ``groupnorm``) may be missing and read as the files without them
+    (``train_layers``, ``groupnorm``, ``to_q_rank``) may be missing and read as the files without them
     were trained."""
     if not isinstance(values, dict):
         raise MotionFileError(f"{where}: its 'options' metadata is a {type(values).__name__}, not a mapping of "
@@ -163,7 +168,8 @@ def check_options(values: object, where: object) -> dict:
     if missing:
         raise MotionFileError(f"{where}: its 'options' metadata lacks {', '.join(map(repr, missing))}; "
                               f"use the motion.safetensors that `lamp train` wrote")
-    kinds = {field.name: bool if field.type in ("bool", bool) else str for field in dataclass_fields(MotionOptions)}
+    kinds = {field.name: {"bool": bool, bool: bool, "int": int, int: int}.get(field.type, str)
+             for field in dataclass_fields(MotionOptions)}
     for key, value in values.items():
         kind = kinds.get(key)
         if kind is not None and type(value) is not kind:

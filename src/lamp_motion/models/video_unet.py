@@ -10,7 +10,10 @@
   the block (so after its feed-forward) by a forward hook;
 * with ``groupnorm="joint"`` the ResNet norms and the UNet's ``conv_norm_out`` become
   :class:`ClipGroupNorm` (statistics over all frames of a clip, as the authors' code);
-  the transformer blocks' own GroupNorm stays per frame in both modes.
+  the transformer blocks' own GroupNorm stays per frame in both modes;
+* with ``to_q_rank`` above 0, every ``attn1.to_q`` gets a peft LoRA of that rank
+  (``lora_alpha`` = rank, so its change is exactly ``B @ A``): ``attn1.to_q`` then trains
+  as the LoRA's two small matrices instead of in full, and the base's weight stays frozen.
 
 Which layers exist is read from the modules themselves, never from a list of block
 names or channel counts. The video UNet takes and returns ``(b, c, f, h, w)``.
@@ -44,6 +47,8 @@ SD1_UP_BLOCKS = ("CrossAttnUpBlock2D", "UpBlock2D")
 SD1_MID_BLOCKS = ("UNetMidBlock2DCrossAttn", None)
 # What can train (MotionOptions.train_layers); "lamp" is the paper's set.
 TRAIN_LAYERS = ("lamp", "attn1", "unet")
+MAX_TO_Q_RANK = 1024  # the largest LoRA rank of attn1.to_q (SD 1.x's widest to_q is 1280 wide)
+LORA_ADAPTER = "default"  # the peft adapter name of the to_q LoRA (MotionOptions.to_q_rank)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,9 @@ class MotionOptions:
     # frames, as the authors' code; TrainConfig's default too) or "per_frame" (each frame alone).
     # Motion files written without it read as "per_frame" (from_dict), the behaviour they were trained with.
     groupnorm: str = "joint"
+    # attn1.to_q trained as a peft LoRA of this rank (train_layers "lamp" only) instead of in full
+    # (0, the paper's): a smaller file; docs/results.md compares them.
+    to_q_rank: int = 0
 
     def __post_init__(self) -> None:
         if self.conv_mode not in CONV_MODES:
@@ -70,6 +78,13 @@ class MotionOptions:
             raise ValueError(f"train_layers={self.train_layers!r} is not one of {TRAIN_LAYERS}")
         if self.groupnorm not in GROUPNORM_MODES:
             raise ValueError(f"groupnorm={self.groupnorm!r} is not one of {GROUPNORM_MODES}")
+        rank = self.to_q_rank
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank <= MAX_TO_Q_RANK:
+            raise ValueError(f"to_q_rank={rank!r} must be a whole number from 0 (attn1.to_q trained in full) to "
+                             f"{MAX_TO_Q_RANK} (a LoRA of that rank)")
+        if rank and self.train_layers != "lamp":
+            raise ValueError(f"to_q_rank={rank} (a LoRA of attn1.to_q) works with train_layers='lamp' only, not "
+                             f"{self.train_layers!r}; set to_q_rank to 0 or train_layers to 'lamp'")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,6 +155,23 @@ def _wrapped_conv_slots(unet: UNet2DConditionModel) -> list[tuple[str, nn.Module
             if type(getattr(parent, attr, None)) is nn.Conv2d:
                 slots.append((f"{parent_name}.{attr}".lstrip("."), parent, attr))
     return slots
+
+
+def _add_to_q_lora(unet: UNet2DConditionModel, rank: int) -> int:
+    """Put a peft LoRA of ``rank`` on every transformer block's ``attn1.to_q`` (B = 0: no change yet); their count."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    targets = [f"{name}.attn1.to_q" for name, block in unet.named_modules() if isinstance(block, BasicTransformerBlock)]
+    if targets:
+        config = LoraConfig(r=rank, lora_alpha=rank, target_modules=targets, lora_dropout=0.0, init_lora_weights=True)
+        inject_adapter_in_model(config, unet, adapter_name=LORA_ADAPTER)
+    return len(targets)
+
+
+def to_q_loras(unet: nn.Module) -> dict[str, nn.Module]:
+    """Module name -> the peft LoRA layer of every ``attn1.to_q`` that has one (``MotionOptions.to_q_rank``)."""
+    return {name: module for name, module in unet.named_modules()
+            if name.endswith("attn1.to_q") and hasattr(module, "lora_A") and hasattr(module, "base_layer")}
 
 
 class VideoUNet(nn.Module):
@@ -229,20 +261,28 @@ class VideoUNet(nn.Module):
                 block.register_forward_hook(temporal_attention_hook)
                 report["temporal_attention"] += 1
 
-        added = [name for name, _ in unet.named_parameters() if name not in before]
-        report["added_parameters"] = sum(p.numel() for n, p in unet.named_parameters() if n not in before)
+        if options.to_q_rank:
+            report["to_q_loras"] = _add_to_q_lora(unet, options.to_q_rank)
+
+        # New names; a LoRA'd to_q's own weight is renamed (to_q.base_layer.weight) but is the base's, not added.
+        added = [name for name, _ in unet.named_parameters()
+                 if name not in before and name.replace(".base_layer.", ".") not in before]
+        report["added_parameters"] = sum(p.numel() for n, p in unet.named_parameters() if n in set(added))
         return cls(unet, options, context, added, fingerprint, report)
 
     # ---- trainable set -------------------------------------------------------------
     def trainable_parameter_names(self) -> list[str]:
         """The trainable set of ``options.train_layers``, in model order.
 
-        "lamp": the added layers plus ``attn1.to_q`` of every transformer block;
+        "lamp": the added layers plus ``attn1.to_q`` of every transformer block (with
+        ``to_q_rank``, its LoRA's matrices, which are added layers, instead of its weights);
         "attn1": the added layers plus every ``attn1`` weight; "unet": every parameter.
         """
         if self.options.train_layers == "unet":  # every parameter but other motions' mixed-in branches (models/mixing)
             return [name for name, _ in self.unet.named_parameters() if ".mixed." not in name]
         wanted = set(self.added_parameter_names)
+        if self.options.to_q_rank:  # to_q trains as its LoRA, whose matrices are added layers
+            return [name for name, _ in self.unet.named_parameters() if name in wanted]
         for block_name, block in self.unet.named_modules():
             if isinstance(block, BasicTransformerBlock):
                 if self.options.train_layers == "lamp":

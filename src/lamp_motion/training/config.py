@@ -54,6 +54,8 @@ class TrainConfig:
     # ResNet / output GroupNorm statistics: "joint" (over the clip's frames, frame 1 included, as the authors' code;
     # lowers the raw model's leakage on sets of one look, docs/experiments.md) or "per_frame" (each frame alone)
     groupnorm: str = _OPTIONS.groupnorm
+    # attn1.to_q as a peft LoRA of this rank (0: in full, the paper's); a smaller motion file (docs/results.md#motion-size)
+    to_q_rank: int = _OPTIONS.to_q_rank
 
     # --- optimisation -------------------------------------------------------------
     steps: int = 30000  # optimiser steps (the release trains 30,000 for a motion, ~500 for one video)
