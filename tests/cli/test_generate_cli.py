@@ -169,3 +169,25 @@ def test_out_of_range_fps_seed_and_out_name_are_refused_before_generating(motion
         assert generate("--motion", str(motion_file), "--prompt", "a red circle", *flags) == 2
     assert message in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.mp4"))
+
+
+
+@pytest.mark.parametrize("command, settings, required, given", [
+    ("generate", "GenerateSettings", dict(motion="m.safetensors", prompt="p"), dict(seed=7, t2i_steps=3)),
+    ("edit", "EditSettings", dict(motion="m.safetensors", video="v.mp4", prompt="p", image="f.png"),
+     dict(canny_steps=3, start=2)),
+    ("demo", "DemoSettings", {}, dict(videos=2, steps=3)),
+])
+def test_flags_left_out_take_the_job_settings_defaults(command, settings, required, given):
+    """Each default is written once, in the job's settings dataclass: the command line passes on what it is given."""
+    import importlib
+
+    from lamp_motion.cli.main import build_parser
+
+    def flags(values: dict) -> list[str]:
+        return [part for key, value in values.items() for part in (f"--{key.replace('_', '-')}", str(value))]
+
+    job = getattr(importlib.import_module(f"lamp_motion.jobs.{command}"), settings)
+    from_args = importlib.import_module(f"lamp_motion.cli.{command}").settings_from_args
+    assert from_args(build_parser().parse_args([command, *flags(required)])) == job(**required)
+    assert from_args(build_parser().parse_args([command, *flags(required), *flags(given)])) == job(**required, **given)

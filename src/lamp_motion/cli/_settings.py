@@ -1,5 +1,9 @@
 """Command-line flags generated from a settings dataclass's fields (:func:`lamp_motion.settings.setting`).
 
+Flags that stand for a job's settings field without such metadata take ``default=GIVEN``
+(argparse leaves them out when not given) and :func:`given` collects the ones given, so
+the job's dataclass holds each default once.
+
 A field's flag is its ``flag`` metadata, else ``--`` and its name with dashes; a boolean
 that defaults to True is turned off by ``--no-...``; an optional boolean (None: the motion
 file's value) gets both ``--...`` and ``--no-...``. Name, help and default come from the
@@ -14,6 +18,12 @@ from dataclasses import Field, fields
 from ..settings import SamplingSettings
 
 TYPES = {"int": int, "float": float}
+GIVEN = argparse.SUPPRESS  # the default of a flag whose default is its settings field's: absent unless given
+
+
+def given(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
+    """``names``' values that the command line gave (flags with ``default=GIVEN`` left out are absent)."""
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}
 
 
 def flag_of(spec: Field) -> str:

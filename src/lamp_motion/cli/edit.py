@@ -6,7 +6,7 @@ import argparse
 
 from ..settings import LABELS
 from ._errors import flag_names, run_with_user_errors
-from ._settings import add_sampling_arguments, sampling_from_args
+from ._settings import GIVEN, add_sampling_arguments, given, sampling_from_args
 from .generate import NEGATED, add_shared_arguments
 
 
@@ -27,18 +27,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--canny-image-model", default=None, metavar="MODEL",
                         help="the image model the ControlNet belongs to, e.g. stabilityai/stable-diffusion-xl-base-1.0")
     parser.add_argument("--image-prompt", default=None, help="prompt of the edited first frame (default: --prompt)")
-    parser.add_argument("--canny-steps", type=int, default=30, help="steps of the ControlNet image model")
-    parser.add_argument("--canny-guidance", type=float, default=7.0, help="guidance of the ControlNet image model")
-    parser.add_argument("--canny-scale", type=float, default=1.0, help="ControlNet conditioning scale")
-    parser.add_argument("--canny-thresholds", type=float, nargs=2, default=(100.0, 200.0), metavar=("LOW", "HIGH"),
+    parser.add_argument("--canny-steps", type=int, default=GIVEN, help="steps of the ControlNet image model")
+    parser.add_argument("--canny-guidance", type=float, default=GIVEN, help="guidance of the ControlNet image model")
+    parser.add_argument("--canny-scale", type=float, default=GIVEN, help="ControlNet conditioning scale")
+    parser.add_argument("--canny-thresholds", type=float, nargs=2, default=GIVEN, metavar=("LOW", "HIGH"),
                         help="canny hysteresis thresholds (ControlNet's annotator uses 100 200)")
     parser.add_argument("--stride", type=int, default=None,
                         help="take every stride-th source frame (default: the motion's training stride, else 2)")
-    parser.add_argument("--start", type=int, default=0, help="first source frame used")
+    parser.add_argument("--start", type=int, default=GIVEN, help="first source frame used")
     add_sampling_arguments(parser.add_argument_group("sampling", "the video model's settings (inversion and sampling)"),
                            tuple(name for name in LABELS if name not in ("shared_noise", "frame_init")))  # the inversion starts it
     # --seed seeds only the ControlNet first frame: inversion and sampling are deterministic (DDIM).
-    parser.set_defaults(func=run, out="outputs/edits", fps=None, seed=None)
+    parser.set_defaults(func=run)
     parser.set_defaults(flags=flag_names(parser, **NEGATED, num_frames="--frames"))
 
 
@@ -49,8 +49,10 @@ def settings_from_args(args: argparse.Namespace):
     names = ("motion", "video", "prompt", "image", "canny_controlnet", "canny_image_model", "image_prompt", "canny_steps",
              "canny_guidance", "canny_scale", "stride", "start", "out", "base", "seed", "fps", "device", "dtype",
              "allow_other_base")
-    return EditSettings(**{name: getattr(args, name) for name in names}, canny_thresholds=tuple(args.canny_thresholds),
-                        sampling=sampling_from_args(args))
+    values = given(args, names)
+    if hasattr(args, "canny_thresholds"):
+        values["canny_thresholds"] = tuple(args.canny_thresholds)
+    return EditSettings(**values, sampling=sampling_from_args(args))
 
 
 def run(args: argparse.Namespace) -> int:

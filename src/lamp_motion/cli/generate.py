@@ -6,7 +6,7 @@ import argparse
 
 from ..settings import frame_rate_problem
 from ._errors import flag_names, run_with_user_errors
-from ._settings import add_sampling_arguments, sampling_from_args
+from ._settings import GIVEN, add_sampling_arguments, given, sampling_from_args
 
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 NEGATED = {"tf32": "--no-tf32"}
@@ -34,11 +34,11 @@ def add_shared_arguments(parser: argparse.ArgumentParser, required: bool = True,
         parser.add_argument("--motion", required=required, help="motion file written by `lamp train` (.safetensors)")
     parser.add_argument("--prompt", required=required, help='video prompt, e.g. "a horse runs in the snow"')
     parser.add_argument("--base", default=None, help="base model (default: the one the motion was trained on)")
-    parser.add_argument("--out", default="outputs/videos", help="output folder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fps", type=frame_rate, default=8.0, help="frame rate of the written mp4 and gif")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    parser.add_argument("--dtype", default="auto", choices=DTYPES, help="weights dtype (default: fp16 on GPU, fp32 on CPU)")
+    parser.add_argument("--out", default=GIVEN, help="output folder")
+    parser.add_argument("--seed", type=int, default=GIVEN, help="seed of the first video; the others take seed + 1, ...")
+    parser.add_argument("--fps", type=frame_rate, default=GIVEN, help="frame rate of the written mp4 and gif (lamp edit: the source's, over the stride)")
+    parser.add_argument("--device", default=GIVEN, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--dtype", default=GIVEN, choices=DTYPES, help="weights dtype (default: fp16 on GPU, fp32 on CPU)")
     parser.add_argument("--allow-other-base", action="store_true", help="apply a motion file holding to_q in full (older versions) to a base it was not trained on, replacing that base's to_q (a current file on a fine-tune of its base needs no flag: its change is added)")
 
 
@@ -55,10 +55,10 @@ def add_parser(subparsers) -> None:
     source.add_argument("--t2i", default=None, metavar="MODEL",
                         help="first frame from a diffusers text-to-image model (hub id or folder), e.g. stabilityai/stable-diffusion-xl-base-1.0")
     parser.add_argument("--image-prompt", default=None, help="prompt of the first-frame model (default: --prompt)")
-    parser.add_argument("--t2i-steps", type=int, default=30, help="steps of the first-frame model")
-    parser.add_argument("--t2i-guidance", type=float, default=7.0, help="guidance of the first-frame model")
-    parser.add_argument("--overlap", type=int, default=1, help="frames shared by consecutive windows of a long video")
-    parser.add_argument("--num-videos", type=int, default=1, help="videos to make, with seeds seed, seed+1, ...")
+    parser.add_argument("--t2i-steps", type=int, default=GIVEN, help="steps of the first-frame model")
+    parser.add_argument("--t2i-guidance", type=float, default=GIVEN, help="guidance of the first-frame model")
+    parser.add_argument("--overlap", type=int, default=GIVEN, help="frames shared by consecutive windows of a long video")
+    parser.add_argument("--num-videos", type=int, default=GIVEN, help="videos to make, with seeds seed, seed+1, ...")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the video UNet (the first video compiles, later ones at that size are faster)")
     parser.add_argument("--no-tf32", action="store_true", help="keep fp32 matmuls in full fp32 on Ampere+ GPUs")
@@ -74,7 +74,7 @@ def settings_from_args(args: argparse.Namespace):
              "seed", "num_videos", "fps", "device", "dtype", "allow_other_base", "compile")
     motion = args.motion[0] if args.motion and len(args.motion) == 1 else args.motion  # several: a mix
     weights = None if args.motion_weights is None else tuple(args.motion_weights)
-    return GenerateSettings(**{name: getattr(args, name) for name in names}, motion=motion, motion_weights=weights,
+    return GenerateSettings(**given(args, names), motion=motion, motion_weights=weights,
                             sampling=sampling_from_args(args), tf32=not args.no_tf32)
 
 
