@@ -94,8 +94,14 @@ def peak_rss_rise(fn) -> tuple[int, float]:
     return rss_bytes("VmHWM") - before, time.perf_counter() - started
 
 
-def allocator_peak_rise(fn, work: Path) -> int:
-    """Highest rise of live CPU tensor bytes during one call of ``fn`` (profiler memory timeline)."""
+# The profiler's memory categories, in the order of the memory timeline's columns 1.. (torch.profiler._memory_profiler).
+CATEGORIES = ("parameters", "optimizer state", "inputs", "temporaries", "activations", "gradients", "autograd detail",
+              "unknown")
+
+
+def allocator_peak_rise(fn, work: Path) -> dict:
+    """Highest rise of live CPU tensor bytes during one call of ``fn`` (profiler memory timeline): ``rise``, what
+    rose by the peak in each of the profiler's categories (``at_peak``), and when (``peak_at``: share of the call)."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
@@ -106,17 +112,22 @@ def allocator_peak_rise(fn, work: Path) -> int:
         prof.export_memory_timeline(str(path), device="cpu")
     import json
 
-    _, sizes = json.loads(path.read_text())
-    totals = np.asarray(sizes, dtype=np.int64).sum(axis=1)  # every category, bytes over time
-    return int(totals.max() - totals[0])  # totals[0]: tensors that existed before and were used
+    times, sizes = json.loads(path.read_text())
+    sizes, times = np.asarray(sizes, dtype=np.int64), np.asarray(times, dtype=np.float64)
+    totals = sizes.sum(axis=1)  # every category, bytes over time
+    peak = int(totals.argmax())
+    rose = sizes[peak] - sizes[0]  # sizes[0]: tensors that existed before and were used
+    span = max(times[-1] - times[0], 1.0)
+    return {"rise": int(totals[peak] - totals[0]), "peak_at": float((times[peak] - times[0]) / span),
+            "at_peak": {name: int(value) for name, value in zip(CATEGORIES, rose[1:]) if value}}
 
 
 def measure(fn, work: Path, rss_check: bool) -> dict:
     """The allocator's peak rise during ``fn`` (profiled); with ``rss_check``, an unprofiled run first for RSS and time."""
     rss, seconds = peak_rss_rise(fn) if rss_check else (None, None)
     started = time.perf_counter()
-    rise = allocator_peak_rise(fn, work)
-    return {"rise": rise, "rss_rise": rss, "seconds": seconds, "profiled_seconds": time.perf_counter() - started}
+    profiled = allocator_peak_rise(fn, work)
+    return {**profiled, "rss_rise": rss, "seconds": seconds, "profiled_seconds": time.perf_counter() - started}
 
 
 # ---- the two phases, each in a fresh process ----------------------------------------------
@@ -281,6 +292,16 @@ def section(args, phase: str, measured: dict[str, dict[int, dict]]) -> str:
                      "rows, whatever the number of steps. Decoding runs one VAE call of `decode_chunk` frames at a "
                      "time (the pipelines' default `decode_chunk` is 2), so one call is measured and the decoded frames "
                      "of the whole video (fp32, held twice while they are joined) are added by arithmetic.")
+    where = []
+    for variant, results in measured.items():
+        for frames_measured, r in sorted(results.items()):
+            r = r if phase == "train" else r["denoise"]
+            if "at_peak" in r:
+                parts = ", ".join(f"{name} {gb(value)}" for name, value in r["at_peak"].items())
+                where.append(f"{variant} at {frames_measured} frames: {r['peak_at']:.0%} of the way through, {parts}")
+    if where:
+        notes.append("Where the rise peaks (share of the phase's profiled time) and what rose by then, in the "
+                     "profiler's categories, GB: " + "; ".join(where) + ".")
     notes.append("Peak = bytes held before the phase (weights and optimizer state, summed tensor by tensor) + the "
                  "highest rise of live tensor bytes during it, from the torch profiler's memory timeline: the CPU "
                  "allocator's view, which is what `torch.cuda.max_memory_allocated` reports on a GPU. The RSS column "

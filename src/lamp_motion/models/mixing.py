@@ -144,11 +144,6 @@ MIX_PREFIX = "mix."
 MIX_WEIGHTS = "mix.weights"
 
 
-def is_merged(adapter: LampMotionAdapter) -> bool:
-    """Whether ``adapter`` holds a merged motion (:func:`merge_motions`)."""
-    return MIX_WEIGHTS in adapter.tensors()
-
-
 def split_merged(adapter: LampMotionAdapter) -> list[tuple[LampMotionAdapter, float]]:
     """A merged motion's parts and their weights; ``[(adapter, 1.0)]`` for a motion that is not merged."""
     tensors = adapter.tensors()
