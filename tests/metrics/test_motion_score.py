@@ -105,3 +105,29 @@ def test_tracker_hook_takes_a_function_and_refuses_a_model_folder(tmp_path):
         track_points(footage, lambda frames: (np.zeros((3, 2)), np.ones(3, dtype=bool)))
     with pytest.raises(MotionScoreError, match="at least one reference clip"):
         reference_tracks([])
+
+
+def turning_globe() -> np.ndarray:
+    """Real footage: gradio's sample video of the Earth turning (480x270, 30 fps), read as a user's file, at 160x90."""
+    from pathlib import Path
+
+    gradio = pytest.importorskip("gradio", reason="the test extra installs gradio, whose sample videos this reads")
+    path = Path(gradio.__file__).parent / "media_assets" / "videos" / "world.mp4"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this gradio version")
+    from PIL import Image
+
+    from lamp_motion.video_io import read_video
+
+    frames, _ = read_video(path, stop_after=300, fit=lambda frame: np.asarray(Image.fromarray(frame).resize((160, 90))))
+    return frames
+
+
+def test_real_footage_a_turning_globe_against_itself_shifted_reversed_and_still():
+    footage = turning_globe()[::10]  # 3 frames a second: the surface moves about a pixel a frame at this size
+    refs = reference_tracks([footage[:16]])
+    shifted = motion_score(footage[4:20], refs).score
+    backwards = motion_score(footage[:16][::-1].copy(), refs).score
+    still = motion_score(np.repeat(footage[:1], 16, axis=0), refs).score
+    assert shifted > 0.9
+    assert still < 0.3 and backwards < still
