@@ -177,6 +177,7 @@ def test_out_of_range_fps_seed_and_out_name_are_refused_before_generating(motion
     ("edit", "EditSettings", dict(motion="m.safetensors", video="v.mp4", prompt="p", image="f.png"),
      dict(canny_steps=3, start=2)),
     ("demo", "DemoSettings", {}, dict(videos=2, steps=3)),
+    ("prepare", "PrepareSettings", {}, dict(fps=12.0, frames=8, resize="pad")),
 ])
 def test_flags_left_out_take_the_job_settings_defaults(command, settings, required, given):
     """Each default is written once, in the job's settings dataclass: the command line passes on what it is given."""
@@ -189,5 +190,8 @@ def test_flags_left_out_take_the_job_settings_defaults(command, settings, requir
 
     job = getattr(importlib.import_module(f"lamp_motion.jobs.{command}"), settings)
     from_args = importlib.import_module(f"lamp_motion.cli.{command}").settings_from_args
-    assert from_args(build_parser().parse_args([command, *flags(required)])) == job(**required)
-    assert from_args(build_parser().parse_args([command, *flags(required), *flags(given)])) == job(**required, **given)
+    positional = ["raw", "out"] if command == "prepare" else []
+    required = {**required, **({"raw_dir": "raw", "out_dir": "out"} if command == "prepare" else {})}
+    named = flags({k: v for k, v in required.items() if k not in ("raw_dir", "out_dir")})
+    assert from_args(build_parser().parse_args([command, *positional, *named])) == job(**required)
+    assert from_args(build_parser().parse_args([command, *positional, *named, *flags(given)])) == job(**required, **given)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ._errors import flag_names, run_with_user_errors
-from ._settings import add_sampling_arguments, sampling_from_args
+from ._settings import GIVEN, add_sampling_arguments, given, sampling_from_args
 from .generate import DTYPES
 
 # The sampling settings the suite takes (left out: `lamp generate`'s defaults).
@@ -32,8 +32,8 @@ def add_parser(subparsers) -> None:
                         help="CLIP model: a hub id or a local folder (default: openai/clip-vit-large-patch14)")
     parser.add_argument("--no-clip", action="store_true",
                         help="no CLIP scores: only the motion score and the toy world's motion metrics")
-    parser.add_argument("--out", type=Path, default=Path("eval"), metavar="DIR",
-                        help="folder for eval.json and eval.md, and the suite's videos (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=GIVEN, metavar="DIR",
+                        help="folder for eval.json and eval.md, and the suite's videos")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--training-set", type=Path, default=None, metavar="DIR",
                         help="folder of the training videos, for the motion score and the toy metrics' leakage "
@@ -73,17 +73,16 @@ def _run(args: argparse.Namespace) -> int:
     from ..jobs.evaluate import EvaluateSettings, SuiteSettings, evaluate, run_suite
     from ..metrics.clip_metrics import ClipModelError
 
-    shared = dict(inputs=args.inputs, clip=args.clip, no_clip=args.no_clip, out=args.out, device=args.device,
-                  training_set=args.training_set)
-    given = [args.flags[name] for name in SUITE_ONLY if getattr(args, name) is not None]
-    given += [args.flags[name] for name in SUITE_SAMPLING if hasattr(args, name)]
+    shared = given(args, ("inputs", "clip", "no_clip", "out", "device", "training_set"))
+    suite_flags = [args.flags[name] for name in SUITE_ONLY if getattr(args, name) is not None]
+    suite_flags += [args.flags[name] for name in SUITE_SAMPLING if hasattr(args, name)]
     try:
         if args.suite:
             options = {name: getattr(args, name) for name in SUITE_ONLY[2:] if getattr(args, name) is not None}
             run_suite(SuiteSettings(**shared, motions=args.motion or [], prompts=args.prompts, **options,
                                     sampling=sampling_from_args(args)), setting_names=args.flags)
-        elif given:
-            raise ValueError(f"{', '.join(given)}: suite option(s), used only with --suite")
+        elif suite_flags:
+            raise ValueError(f"{', '.join(suite_flags)}: suite option(s), used only with --suite")
         else:
             evaluate(EvaluateSettings(**shared), setting_names=args.flags)
     except ClipModelError as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._errors import run_with_user_errors
+from ._settings import GIVEN, given
 
 
 def add_parser(subparsers) -> None:
@@ -18,28 +19,33 @@ def add_parser(subparsers) -> None:
                     "prepare.json). A rerun reuses the clips of unchanged sources.")
     parser.add_argument("raw_dir", metavar="RAW_DIR", help="folder of raw videos; <name>.txt beside one is its caption")
     parser.add_argument("out_dir", metavar="OUT_DIR", help="output folder (created if missing)")
-    parser.add_argument("--fps", type=float, default=8.0, help="frame rate of the clips (default: %(default)s)")
-    parser.add_argument("--frames", type=int, default=16, help="frames per training clip, lamp train num_frames (default: %(default)s)")
-    parser.add_argument("--stride", type=int, default=1, help="the trainer's frame stride; clips span (frames-1)*stride+1 frames (default: %(default)s)")
-    parser.add_argument("--max-clips-per-video", type=int, default=4, help="clips per source at most, 0 = no limit (default: %(default)s)")
-    parser.add_argument("--height", type=int, default=320, help="clip height, a multiple of 8 (default: %(default)s)")
-    parser.add_argument("--width", type=int, default=512, help="clip width, a multiple of 8 (default: %(default)s)")
-    parser.add_argument("--resize", choices=RESIZE_MODES, default="crop",
-                        help="fit other aspect ratios by centre crop, stretch (the authors' release) or black padding (default: %(default)s)")
+    parser.add_argument("--fps", type=float, default=GIVEN, help="frame rate of the clips")
+    parser.add_argument("--frames", type=int, default=GIVEN, help="frames per training clip, lamp train num_frames")
+    parser.add_argument("--stride", type=int, default=GIVEN, help="the trainer's frame stride; clips span (frames-1)*stride+1 frames")
+    parser.add_argument("--max-clips-per-video", type=int, default=GIVEN, help="clips per source at most, 0 = no limit")
+    parser.add_argument("--height", type=int, default=GIVEN, help="clip height, a multiple of 8")
+    parser.add_argument("--width", type=int, default=GIVEN, help="clip width, a multiple of 8")
+    parser.add_argument("--resize", choices=RESIZE_MODES, default=GIVEN,
+                        help="fit other aspect ratios by centre crop (the default), stretch (the authors' release) or black padding")
     parser.add_argument("--split-shots", action="store_true", help="never let a clip span a shot cut")
-    parser.add_argument("--shot-threshold", type=float, default=0.4, help="colour change (0..1) that counts as a cut (default: %(default)s)")
+    parser.add_argument("--shot-threshold", type=float, default=GIVEN, help="colour change (0..1) that counts as a cut")
     parser.add_argument("--prompt", default=None, help="the set's prompt (default: RAW_DIR/prompt.txt, else the folder name)")
     parser.set_defaults(func=run)
 
 
+def settings_from_args(args: argparse.Namespace):
+    """The PrepareSettings of a parsed `lamp prepare` command line."""
+    from ..jobs.prepare import PrepareSettings
+
+    return PrepareSettings(**given(args, ("raw_dir", "out_dir", "fps", "frames", "stride", "max_clips_per_video",
+                                          "height", "width", "resize", "split_shots", "shot_threshold", "prompt")))
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..jobs.prepare import PrepareSettings, prepare_videos
+    from ..jobs.prepare import prepare_videos
 
     def job() -> int:
-        settings = PrepareSettings(raw_dir=args.raw_dir, out_dir=args.out_dir, fps=args.fps, frames=args.frames,
-                                   stride=args.stride, max_clips_per_video=args.max_clips_per_video,
-                                   height=args.height, width=args.width, resize=args.resize,
-                                   split_shots=args.split_shots, shot_threshold=args.shot_threshold, prompt=args.prompt)
+        settings = settings_from_args(args)
         result = prepare_videos(settings)
         skipped = [row for row in result.rows if row.status == "skipped"]
         print(f"{result.clip_count} clips in {result.clips_dir} from {len(result.rows) - len(skipped)} source(s)"
