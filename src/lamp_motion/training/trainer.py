@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import AutocastKwargs, set_seed
+from accelerate.utils import set_seed
 from diffusers.optimization import get_scheduler
 from PIL import Image
 from tqdm.auto import tqdm
@@ -308,9 +308,7 @@ class Trainer:
             latents = torch.cat([lat for lat, _ in items]).to(self.weight_dtype)
             text = torch.cat([txt for _, txt in items])
             with acc.accumulate(self.model):
-                # The forward pass only, and without autocast's cache: each trained weight's bf16 copy is freed once
-                # used instead of held to the end of the forward pass (each weight is used once; the same values).
-                with acc.autocast(AutocastKwargs(cache_enabled=False)):
+                with acc.autocast():  # the forward pass only: autocast's cache of bf16 weight copies ends with it
                     loss, _ = diffusion_loss(self.model, latents, text, self.scheduler, generator,
                                              cfg.first_frame_conditioning, cfg.noise_offset)
                 acc.backward(loss)  # with fused_step, this also steps every trained tensor (_fuse_step)
