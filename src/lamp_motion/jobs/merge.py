@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import SettingError
 from ..models import LampMotionAdapter, read_motion_header
-from ..models.mixing import merge_motions, split_merged
+from ..models.mixing import merge_motions, unfold
 from .common import Log
 
 
@@ -54,8 +54,7 @@ def merge(settings: MergeSettings, log: Log | None = print) -> MergeResult:
         if "weight" in str(error):
             raise SettingError(f"{{weights}}: {error}", "weights") from error
         raise
-    weights = settings.weights or (1.0,) * len(adapters)
-    parts = [(part.source, w * inner) for adapter, w in zip(adapters, weights) for part, inner in split_merged(adapter)]
+    parts = [(part.source, weight) for part, weight in unfold(adapters, settings.weights)]
     result = MergeResult(path=path, size=path.stat().st_size, parts=parts)
     say(f"merged {len(parts)} motions ({', '.join(f'{source} x {w:g}' for source, w in parts)}) into {path} "
         f"({result.size / 1e6:.1f} MB); it applies them exactly as mixing them at generation does")

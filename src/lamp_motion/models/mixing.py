@@ -77,8 +77,7 @@ def mix_motions(video_unet: VideoUNet, adapters: Sequence[LampMotionAdapter], we
     adapters = list(adapters)
     if not adapters:
         raise ValueError("mix_motions needs at least one motion")
-    weights = check_weights([1.0] * len(adapters) if weights is None else weights, len(adapters))
-    parts = [(part, w * inner) for adapter, w in zip(adapters, weights) for part, inner in split_merged(adapter)]
+    parts = unfold(adapters, weights)
     adapters, weights = [part for part, _ in parts], tuple(w for _, w in parts)  # a merged file: its motions
     if is_mixed(video_unet):
         raise ValueError("this video UNet already has motions mixed in; inflate the base afresh to mix others")
@@ -163,6 +162,14 @@ def split_merged(adapter: LampMotionAdapter) -> list[tuple[LampMotionAdapter, fl
     return parts
 
 
+def unfold(adapters: Sequence[LampMotionAdapter], weights: Sequence[float] | None = None
+           ) -> list[tuple[LampMotionAdapter, float]]:
+    """Each motion with its weight (default 1 each; checked by :func:`check_weights`), a merged motion as its
+    parts, each weighted by its own weight times the merged motion's."""
+    weights = check_weights([1.0] * len(adapters) if weights is None else weights, len(adapters))
+    return [(part, w * inner) for adapter, w in zip(adapters, weights) for part, inner in split_merged(adapter)]
+
+
 def merge_motions(adapters: Sequence[LampMotionAdapter], weights: Sequence[float] | None, path,
                   dtype: str = "fp16") -> Path:
     """Write one motion file that applies ``adapters`` at ``weights`` (default 1 each) exactly as :func:`mix_motions`
@@ -172,8 +179,7 @@ def merge_motions(adapters: Sequence[LampMotionAdapter], weights: Sequence[float
     adapters = list(adapters)
     if len(adapters) < 2:
         raise ValueError("merging needs at least two motions")
-    weights = check_weights([1.0] * len(adapters) if weights is None else weights, len(adapters))
-    parts = [(part, w * inner) for adapter, w in zip(adapters, weights) for part, inner in split_merged(adapter)]
+    parts = unfold(adapters, weights)
     first = parts[0][0]
     for part, _ in parts[1:]:
         if part.base_weights != first.base_weights:

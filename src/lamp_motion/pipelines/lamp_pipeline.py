@@ -41,6 +41,12 @@ from .postprocess import AdaINSchedule, match_histograms
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 # diffusers' callback_on_step_end: (pipe, step index, timestep, {"latents": (b, c, f, h, w)}) -> the tensors to go on with
 MotionSource = str | os.PathLike | LampMotionAdapter  # a motion file, a save_pretrained folder, a hub id, an adapter
+
+
+def _adapters(motion: MotionSource | Sequence[MotionSource]) -> list[LampMotionAdapter]:
+    """``motion`` (one, or a list to mix) as adapters, each loaded with ``LampMotionAdapter.from_pretrained``."""
+    motions = list(motion) if isinstance(motion, (list, tuple)) else [motion]
+    return [m if isinstance(m, LampMotionAdapter) else LampMotionAdapter.from_pretrained(m) for m in motions]
 StepCallback = Callable[["LampPipeline", int, torch.Tensor, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
@@ -137,8 +143,7 @@ class LampPipeline(DiffusionPipeline):
         an OtherBaseWarning). A list of motions mixes them, motion ``i`` weighted by
         ``motion_weights[i]`` (default 1 each; :func:`lamp_motion.models.mixing.mix_motions`); the
         first motion's options, training size and generation settings are the pipeline's."""
-        motions = [] if motion is None else list(motion) if isinstance(motion, (list, tuple)) else [motion]
-        adapters = [m if isinstance(m, LampMotionAdapter) else LampMotionAdapter.from_pretrained(m) for m in motions]
+        adapters = [] if motion is None else _adapters(motion)
         if motion_weights is not None and not adapters:
             raise ValueError("motion_weights without a motion: give the motions they weight")
         first = adapters[0] if adapters else None
@@ -159,8 +164,7 @@ class LampPipeline(DiffusionPipeline):
         ``motion``, ``motion_weights``: as for :meth:`from_base` (with several motions, the first one's base).
         A motion holding ``to_q`` in full (an older file) on another ``base`` is added as a
         difference against the base it records, when that one loads (:func:`recorded_base_unet`)."""
-        motions = list(motion) if isinstance(motion, (list, tuple)) else [motion]
-        adapters = [m if isinstance(m, LampMotionAdapter) else LampMotionAdapter.from_pretrained(m) for m in motions]
+        adapters = _adapters(motion)
         first = adapters[0]
         if base is None and first.config.base:
             loaded = load_recorded_base(first.config.base, first.source, dtype)
