@@ -42,6 +42,15 @@ def make_tiny_unet(seed: int = 0, **overrides) -> UNet2DConditionModel:
 WORDS = ["a", "red", "green", "blue", "circle", "square", "moves", "right", "left", "horse", "runs"]
 
 
+def fine_tune(unet, seed: int = 5, size: float = 0.02):
+    """``unet`` with every weight moved a little: same shapes, other weights (a fine-tune's fingerprint)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in unet.parameters():
+            param.add_(size * torch.randn(param.shape, generator=generator))
+    return unet
+
+
 def make_tiny_tokenizer(max_length: int = 8):
     """A word-level CLIP tokenizer built offline (every listed word is one token)."""
     from transformers import CLIPTokenizer

@@ -20,19 +20,10 @@ from lamp_motion.models import (
     read_motion_header,
 )
 from lamp_motion.models.loading import load_base_unet
-from tests.helpers import inputs, make_tiny_unet, trained_video
+from tests.helpers import fine_tune, inputs, make_tiny_unet, trained_video
 
 OLD_FILE = Path(__file__).parent.parent / "fixtures" / "toy_move_right_v0.1.0.safetensors"
 OPTIONS = MotionOptions(groupnorm="per_frame")
-
-
-def fine_tune(unet, seed: int = 5, size: float = 0.02):
-    """``unet`` with every weight moved a little: same shapes, other weights (a fine-tune's fingerprint)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in unet.parameters():
-            param.add_(size * torch.randn(param.shape, generator=generator))
-    return unet
 
 
 def to_q_names(video: VideoUNet) -> list[str]:

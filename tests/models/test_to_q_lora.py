@@ -13,8 +13,7 @@ from lamp_motion.models.mixing import mix_motions
 from lamp_motion.models.motion_file import check_options
 from lamp_motion.models.video_unet import LORA_ADAPTER, to_q_loras
 from lamp_motion.training.trainer import train
-from tests.helpers import inputs, make_tiny_unet, randomise_added, tiny_config
-from tests.models.test_motion_delta import fine_tune
+from tests.helpers import fine_tune, inputs, make_tiny_unet, randomise_added, tiny_config
 
 LORA = MotionOptions(groupnorm="per_frame", to_q_rank=2)
 FULL = MotionOptions(groupnorm="per_frame")
